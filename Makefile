@@ -1,0 +1,37 @@
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8888
+
+.PHONY: install serve test bench lint format clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py constraints.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+serve: install
+	mkdir -p attachments
+	KINTO_INI=examples/kinto.ini $(VENV)/bin/gunicorn kinto_attachment_mw.wsgi:application \
+		--bind $(HOST):$(PORT) --no-control-socket --workers 1 --timeout 300
+
+test: install
+	$(PYTHON) -m pytest tests
+
+bench: install
+	$(PYTHON) benchmarks/upload.py
+
+lint: install
+	$(VENV)/bin/ruff check kinto_attachment_mw tests benchmarks examples
+	$(VENV)/bin/ruff format --check kinto_attachment_mw tests benchmarks examples
+
+format: install
+	$(VENV)/bin/ruff check --fix kinto_attachment_mw tests benchmarks examples
+	$(VENV)/bin/ruff format kinto_attachment_mw tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,117 @@
+"""Kinto's JSON error envelope, and the few exception types request code raises.
+
+Every error the middleware produces itself goes out through :func:`error_response`, so
+clients see the same ``{code, errno, error, message, details}`` shape as Kinto's own.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from webob import Response
+
+# errnos from kinto.core.errors.ERRORS (a stable, documented protocol value).
+MISSING_AUTH_TOKEN = 104
+INVALID_PARAMETERS = 107
+INVALID_POSTED_DATA = 109
+INVALID_RESOURCE_ID = 110
+MISSING_RESOURCE = 111
+MISSING_CONTENT_LENGTH = 112
+MODIFIED_MEANWHILE = 114
+METHOD_NOT_ALLOWED = 115
+CONSTRAINT_VIOLATED = 122
+BACKEND = 201
+
+
+class AttachmentError(Exception):
+    """An error the client should see, in Kinto's envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        errno: int,
+        message: str,
+        error: str | None = None,
+        details: object = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.errno = errno
+        self.message = message
+        self.error = error
+        self.details = details
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        return error_response(
+            self.status, self.errno, self.message, self.error, self.details, self.headers
+        )
+
+
+def bad_request(errno: int, message: str) -> AttachmentError:
+    return AttachmentError(400, errno, message)
+
+
+def invalid_body(description: str) -> AttachmentError:
+    """A body validation error, shaped like Kinto's (cornice) validation errors."""
+    return AttachmentError(
+        400,
+        INVALID_PARAMETERS,
+        f"body: {description}",
+        error="Invalid parameters",
+        details=[{"location": "body", "name": None, "description": description}],
+    )
+
+
+class StorageUnavailable(Exception):
+    """The storage backend failed (disk full, permission denied, unreachable service)."""
+
+
+def storage_unavailable() -> AttachmentError:
+    return AttachmentError(
+        503,
+        BACKEND,
+        "Attachment storage is unavailable, please retry later.",
+        headers={"Retry-After": "30"},
+    )
+
+
+def error_response(
+    status: int,
+    errno: int,
+    message: str | None = None,
+    error: str | None = None,
+    details: object = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {"code": status, "errno": errno, "error": error or HTTPStatus(status).phrase}
+    if message is not None:
+        body["message"] = message
+    if details is not None:
+        body["details"] = details
+    response = Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        charset=None,
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+def invalid_body_header(name: str) -> AttachmentError:
+    return AttachmentError(
+        400,
+        INVALID_PARAMETERS,
+        f"{name} in header: Missing header",
+        error="Invalid parameters",
+        details=[{"location": "header", "name": name, "description": "Missing header"}],
+    )
+
+
+def method_not_allowed(allow: str) -> AttachmentError:
+    return AttachmentError(
+        405, METHOD_NOT_ALLOWED, "Method not allowed on this endpoint.", headers={"Allow": allow}
+    )

@@ -1,0 +1,174 @@
+"""Internal calls into the wrapped Kinto app, through its HTTP API only.
+
+Each call is a fresh WSGI request carrying the caller's own credentials, so Kinto applies
+its permissions, schemas, history and events as it would to the client itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from webob import Request, Response
+
+API_PREFIX = "/v1"
+INTERNAL_MARKER = "kinto_attachment_mw.internal"
+
+#: Caller headers that must not leak into an internal request: they describe the upload.
+_DROPPED_HEADERS = frozenset(
+    {
+        "HTTP_IF_MATCH",
+        "HTTP_IF_NONE_MATCH",
+        "HTTP_IF_MODIFIED_SINCE",
+        "HTTP_IF_UNMODIFIED_SINCE",
+        "HTTP_RANGE",
+        "HTTP_IF_RANGE",
+        "HTTP_ACCEPT",
+        "HTTP_ACCEPT_ENCODING",
+        "HTTP_EXPECT",
+        "HTTP_TRANSFER_ENCODING",
+        "HTTP_CONTENT_LENGTH",
+        "HTTP_CONTENT_TYPE",
+        "HTTP_CONTENT_ENCODING",
+        "HTTP_ACCESS_CONTROL_REQUEST_METHOD",
+        "HTTP_ACCESS_CONTROL_REQUEST_HEADERS",
+    }
+)
+_KEPT_KEYS = (
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "SCRIPT_NAME",
+    "REMOTE_ADDR",
+    "REMOTE_USER",
+    "wsgi.version",
+    "wsgi.url_scheme",
+    "wsgi.errors",
+    "wsgi.multithread",
+    "wsgi.multiprocess",
+    "wsgi.run_once",
+)
+
+
+@dataclass(frozen=True)
+class RecordPath:
+    bucket_id: str
+    collection_id: str
+    record_id: str
+
+    @property
+    def url_path(self) -> str:
+        return (
+            f"{API_PREFIX}/buckets/{self.bucket_id}/collections/{self.collection_id}"
+            f"/records/{self.record_id}"
+        )
+
+    def in_bucket(self, bucket_id: str) -> RecordPath:
+        return RecordPath(bucket_id, self.collection_id, self.record_id)
+
+
+@dataclass
+class KintoResponse:
+    """What Kinto answered: the raw response (to relay as is) and its JSON body."""
+
+    response: Response
+    body: Any
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code
+
+
+class KintoClient:
+    def __init__(self, app):
+        self.app = app
+
+    def call(
+        self,
+        caller_environ: dict,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> KintoResponse:
+        environ = _internal_environ(caller_environ, method, path)
+        payload = b"" if body is None else json.dumps(body).encode()
+        environ["wsgi.input"] = io.BytesIO(payload)
+        environ["CONTENT_LENGTH"] = str(len(payload))
+        if body is not None:
+            environ["CONTENT_TYPE"] = content_type
+        for name, value in (headers or {}).items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        response = Request(environ).get_response(self.app)
+        parsed = None
+        if response.content_type == "application/json" and response.body:
+            try:
+                parsed = json.loads(response.body)
+            except ValueError:
+                parsed = None
+        return KintoResponse(response, parsed)
+
+    # The few conversations the middleware has with Kinto.
+
+    def probe_write(self, caller_environ: dict, record: RecordPath) -> KintoResponse:
+        """Ask whether the caller may write ``record``, writing nothing.
+
+        ``If-Match: "1"`` never matches a real timestamp, and Kinto checks permissions
+        before preconditions: 412 means allowed (with ``details.existing`` when the record
+        exists), 401/403/404 are Kinto's refusal. (``"0"`` is no precondition at all.)
+        """
+        return self.call(caller_environ, "PUT", record.url_path, {}, {"If-Match": '"1"'})
+
+    def default_bucket_id(self, caller_environ: dict) -> str | None:
+        hello = self.call(caller_environ, "GET", f"{API_PREFIX}/")
+        user = (hello.body or {}).get("user") or {}
+        return user.get("bucket")
+
+    def patch_record(
+        self, caller_environ: dict, record: RecordPath, body: dict, if_match: int
+    ) -> KintoResponse:
+        """A shallow update of the record's fields, if it is still at ``if_match``."""
+        return self.call(
+            caller_environ, "PATCH", record.url_path, body, {"If-Match": f'"{if_match}"'}
+        )
+
+    def remove_field(
+        self, caller_environ: dict, record: RecordPath, name: str, if_match: int
+    ) -> KintoResponse:
+        """Remove a field (merge-patch; plain JSON would store ``null``)."""
+        return self.call(
+            caller_environ,
+            "PATCH",
+            record.url_path,
+            {"data": {name: None}},
+            {"If-Match": f'"{if_match}"'},
+            content_type="application/merge-patch+json",
+        )
+
+    def create_record(self, caller_environ: dict, record: RecordPath, body: dict) -> KintoResponse:
+        return self.call(caller_environ, "PUT", record.url_path, body, {"If-None-Match": "*"})
+
+
+def _internal_environ(caller_environ: dict, method: str, path: str) -> dict:
+    environ = {key: caller_environ[key] for key in _KEPT_KEYS if key in caller_environ}
+    for key, value in caller_environ.items():
+        if key.startswith("HTTP_") and key not in _DROPPED_HEADERS:
+            environ[key] = value
+    path, _, query = path.partition("?")
+    environ.update(
+        {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "HTTP_ACCEPT": "application/json",
+            INTERNAL_MARKER: True,
+        }
+    )
+    environ.setdefault("SCRIPT_NAME", "")
+    environ.setdefault("wsgi.url_scheme", "http")
+    environ.setdefault("SERVER_NAME", "localhost")
+    environ.setdefault("SERVER_PORT", "80")
+    return environ

@@ -1,0 +1,276 @@
+"""Start-up parsing of ``kinto.attachment.*`` settings into typed, validated objects.
+
+Request code only ever sees :class:`Settings` and :class:`Policy`; raw strings stop here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+PREFIXES = ("kinto.attachment.", "attachment.")
+
+EXTENSION_GROUPS: dict[str, frozenset[str]] = {
+    "documents": frozenset("pdf rtf odf ods gnumeric abw doc docx xls xlsx".split()),
+    "text": frozenset({"txt"}),
+    "images": frozenset("jpg jpe jpeg png gif svg bmp tiff".split()),
+    "audio": frozenset("wav mp3 aac ogg oga flac".split()),
+    "video": frozenset("mpeg 3gp avi divx dvr flv mp4 wmv".split()),
+    "data": frozenset("csv ini json plist xml yaml yml".split()),
+    "scripts": frozenset("js php pl py rb sh".split()),
+    "archives": frozenset("gz bz2 zip tar tgz txz 7z".split()),
+    "executables": frozenset("so exe dll".split()),
+}
+EXTENSION_GROUPS["default"] = (
+    EXTENSION_GROUPS["documents"]
+    | EXTENSION_GROUPS["text"]
+    | EXTENSION_GROUPS["images"]
+    | EXTENSION_GROUPS["data"]
+)
+
+BUILTIN_MIMETYPES = {".pem": "application/x-pem-file", ".geojson": "application/geojson"}
+
+FOLDER_PLACEHOLDERS = frozenset({"bucket_id", "collection_id", "record_id"})
+FILENAME_PLACEHOLDERS = frozenset({"filename", "datetime", "rid"})
+
+_EXTENSION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_RESOURCE_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+
+
+class ConfigurationError(ValueError):
+    """A setting is unknown or malformed; start-up must stop."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What applies to uploads in one bucket or collection."""
+
+    folder: str = ""
+    randomize: bool = True
+    filename_pattern: str = "{filename}"
+    keep_old_files: bool = False
+    extensions: frozenset[str] | None = EXTENSION_GROUPS["default"]  # None: any
+    mimetypes: Mapping[str, str] = field(default_factory=lambda: dict(BUILTIN_MIMETYPES))
+    max_size_bytes: int = 0  # 0: no limit
+
+    def allows_extension(self, extension: str) -> bool:
+        return self.extensions is None or extension.lower() in self.extensions
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the middleware needs, resolved once."""
+
+    base_path: str
+    base_url: str = ""
+    extra_base_url: str | None = None
+    serve_path: str | None = None
+    default_policy: Policy = Policy()
+    resource_policies: Mapping[tuple[str, ...], Policy] = field(default_factory=dict)
+    readonly: bool = False
+    cors_origins: tuple[str, ...] = ("*",)
+
+    def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
+        """The most specific policy: collection, then bucket, then global."""
+        policies = self.resource_policies
+        if not policies:
+            return self.default_policy
+        return (
+            policies.get((bucket_id, collection_id))
+            or policies.get((bucket_id,))
+            or self.default_policy
+        )
+
+
+def _parse_bool(name: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _parse_size(name: str, raw: object) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigurationError(f"{name}: expected a number of bytes, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name}: must not be negative, got {value}")
+    return value
+
+
+def _parse_extensions(name: str, raw: object) -> frozenset[str] | None:
+    allowed: set[str] = set()
+    text = str(raw).strip()
+    if not text:
+        raise ConfigurationError(f"{name}: empty; use 'any' to allow every extension")
+    for group in text.split("+"):
+        group = group.strip().lower()
+        if group == "any":
+            return None
+        if group in EXTENSION_GROUPS:
+            allowed |= EXTENSION_GROUPS[group]
+            continue
+        for extension in group.split():
+            extension = extension.lstrip(".")
+            if not _EXTENSION_RE.match(extension):
+                raise ConfigurationError(f"{name}: {extension!r} is not a group or an extension")
+            allowed.add(extension)
+    return frozenset(allowed)
+
+
+def _parse_mimetypes(name: str, raw: object) -> dict[str, str]:
+    overrides = dict(BUILTIN_MIMETYPES)
+    for item in str(raw).split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        extension, sep, mimetype = item.partition(":")
+        extension, mimetype = extension.strip().lower(), mimetype.strip()
+        if not sep or not extension or "/" not in mimetype:
+            raise ConfigurationError(f"{name}: expected '.ext:type/subtype', got {item!r}")
+        if not extension.startswith("."):
+            extension = "." + extension
+        overrides[extension] = mimetype
+    return overrides
+
+
+def _parse_pattern(name: str, raw: object, placeholders: frozenset[str]) -> str:
+    pattern = str(raw).strip()
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+    except ValueError as error:
+        raise ConfigurationError(f"{name}: malformed pattern {pattern!r} ({error})") from None
+    for placeholder in fields:
+        if placeholder not in placeholders:
+            allowed = ", ".join("{%s}" % p for p in sorted(placeholders))
+            raise ConfigurationError(
+                f"{name}: unknown placeholder {{{placeholder}}} (allowed: {allowed})"
+            )
+    return pattern
+
+
+def _parse_filename_pattern(name: str, raw: object) -> str:
+    pattern = _parse_pattern(name, raw, FILENAME_PLACEHOLDERS)
+    if not pattern:
+        raise ConfigurationError(f"{name}: must not be empty")
+    return pattern
+
+
+def _parse_gzipped(name: str, raw: object) -> bool:
+    if _parse_bool(name, raw):
+        raise ConfigurationError(f"{name}: gzipped storage is not available in this version")
+    return False
+
+
+#: Settings that may be given globally and per resource, with their parsers.
+POLICY_PARSERS = {
+    "folder": lambda name, raw: _parse_pattern(name, raw, FOLDER_PLACEHOLDERS),
+    "randomize": _parse_bool,
+    "filename_pattern": _parse_filename_pattern,
+    "keep_old_files": _parse_bool,
+    "gzipped": _parse_gzipped,
+    "extensions": _parse_extensions,
+    "mimetypes": _parse_mimetypes,
+    "max_size_bytes": _parse_size,
+}
+
+#: Settings that only make sense once, for the whole server.
+GLOBAL_NAMES = frozenset({"base_path", "base_url", "extra.base_url", "serve_path"})
+
+_NOT_YET = ("aws.", "gcloud.")
+
+
+def attachment_settings(raw: Mapping[str, object]) -> dict[str, object]:
+    """Pick ``kinto.attachment.NAME`` / ``attachment.NAME`` keys, keyed by their full name."""
+    return {key: value for key, value in raw.items() if key.startswith(PREFIXES)}
+
+
+def _short_name(key: str) -> str:
+    for prefix in PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    raise AssertionError(key)
+
+
+def _kinto_setting(raw: Mapping[str, object], name: str, default: object) -> object:
+    for key in (f"kinto.{name}", name):
+        if key in raw:
+            return raw[key]
+    return default
+
+
+def _parse_serve_path(name: str, raw: object) -> str | None:
+    path = str(raw).strip().rstrip("/")
+    if not path:
+        return None
+    if not path.startswith("/") or "//" in path:
+        raise ConfigurationError(f"{name}: expected an absolute URL path like /attachments")
+    return path
+
+
+def parse_settings(raw: Mapping[str, object]) -> Settings:
+    """Validate every attachment setting of ``raw`` (an ini section or Kinto's settings)."""
+    global_values: dict[str, object] = {}
+    policy_values: dict[str, object] = {}
+    resource_values: dict[tuple[str, ...], dict[str, object]] = {}
+
+    for key, value in attachment_settings(raw).items():
+        name = _short_name(key)
+        if name.startswith(_NOT_YET):
+            raise ConfigurationError(f"{key}: this storage backend is not available in this version")
+        if name in GLOBAL_NAMES:
+            global_values[name] = value
+        elif name in POLICY_PARSERS:
+            policy_values[name] = POLICY_PARSERS[name](key, value)
+        elif name.startswith("resources."):
+            *ids, setting = name[len("resources.") :].split(".")
+            if len(ids) not in (1, 2) or not all(_RESOURCE_ID_RE.match(i) for i in ids):
+                raise ConfigurationError(
+                    f"{key}: expected resources.{{bucket}}.NAME or resources.{{bucket}}.{{collection}}.NAME"
+                )
+            if setting not in POLICY_PARSERS:
+                raise ConfigurationError(f"{key}: {setting!r} cannot be set per resource")
+            resource_values.setdefault(tuple(ids), {})[setting] = POLICY_PARSERS[setting](key, value)
+        else:
+            raise ConfigurationError(f"{key}: unknown setting")
+
+    policy_values.pop("gzipped", None)
+    default_policy = dataclasses.replace(Policy(), **policy_values)
+    resource_policies: dict[tuple[str, ...], Policy] = {}
+    for ids, values in sorted(resource_values.items(), key=lambda item: len(item[0])):
+        values.pop("gzipped", None)
+        parent = resource_policies.get(ids[:1], default_policy) if len(ids) == 2 else default_policy
+        resource_policies[ids] = dataclasses.replace(parent, **values)
+
+    if "base_path" not in global_values or not str(global_values["base_path"]).strip():
+        raise ConfigurationError(
+            "kinto.attachment.base_path: required (the folder where attachments are stored)"
+        )
+    base_url = str(global_values.get("base_url", "")).strip()
+    extra_base_url = str(global_values.get("extra.base_url", base_url)).strip() or None
+    if extra_base_url and not extra_base_url.endswith("/"):
+        extra_base_url += "/"
+    cors = str(_kinto_setting(raw, "cors_origins", "*")).split()
+
+    return Settings(
+        base_path=str(global_values["base_path"]).strip(),
+        base_url=base_url,
+        extra_base_url=extra_base_url,
+        serve_path=_parse_serve_path(
+            "kinto.attachment.serve_path", global_values.get("serve_path", "")
+        ),
+        default_policy=default_policy,
+        resource_policies=resource_policies,
+        readonly=_parse_bool("kinto.readonly", _kinto_setting(raw, "readonly", False)),
+        cors_origins=tuple(cors) or ("*",),
+    )

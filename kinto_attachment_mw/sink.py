@@ -1,0 +1,32 @@
+"""The one pass over an upload's bytes: count, hash and store each chunk as it arrives."""
+
+from __future__ import annotations
+
+import hashlib
+
+from . import errors
+from .storage import FileWriter
+
+
+class HashingSink:
+    """Feeds a storage writer, keeping SHA-256 and size, and enforcing the size limit."""
+
+    def __init__(self, writer: FileWriter, max_size_bytes: int = 0):
+        self.writer = writer
+        self.max_size_bytes = max_size_bytes
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_size_bytes and self.size > self.max_size_bytes:
+            raise errors.invalid_body(
+                f"File size (at least {self.size} bytes) exceeds the limit "
+                f"({self.max_size_bytes} bytes)."
+            )
+        self._sha256.update(chunk)
+        self.writer.write(chunk)
+
+    @property
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()

@@ -1,0 +1,121 @@
+"""Local disk storage: files under ``base_path``, written to a temporary name and linked
+into place, so readers never see half a file and an existing file is never overwritten."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import posixpath
+import uuid
+
+from ..errors import StorageUnavailable
+from .base import FileWriter, Storage
+
+logger = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".upload-"
+_MAX_NAME_ATTEMPTS = 100
+
+
+class UnsafePath(ValueError):
+    """A key that would resolve outside the storage root."""
+
+
+class LocalStorage(Storage):
+    def __init__(self, base_path: str, base_url: str = ""):
+        super().__init__(base_url)
+        self.base_path = os.path.realpath(base_path)
+
+    def ensure_root(self) -> None:
+        try:
+            os.makedirs(self.base_path, exist_ok=True)
+        except OSError as error:
+            raise StorageUnavailable(f"cannot create {self.base_path}: {error}") from error
+
+    def path_of(self, key: str) -> str:
+        """The absolute path of ``key``; raises :class:`UnsafePath` outside the root."""
+        if "\x00" in key or "\\" in key or key.startswith("/"):
+            raise UnsafePath(key)
+        parts = key.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise UnsafePath(key)
+        path = os.path.realpath(os.path.join(self.base_path, *parts))
+        if os.path.commonpath([path, self.base_path]) != self.base_path or path == self.base_path:
+            raise UnsafePath(key)
+        return path
+
+    def open_writer(self, key: str, content_type: str) -> FileWriter:
+        path = self.path_of(key)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return _LocalWriter(self, key, path)
+        except OSError as error:
+            raise StorageUnavailable(f"cannot write {key}: {error}") from error
+
+    def delete(self, key: str) -> None:
+        try:
+            os.unlink(self.path_of(key))
+        except FileNotFoundError:
+            pass
+        except (OSError, UnsafePath) as error:
+            raise StorageUnavailable(f"cannot delete {key}: {error}") from error
+
+    def exists(self, key: str) -> bool:
+        try:
+            return os.path.isfile(self.path_of(key))
+        except UnsafePath:
+            return False
+
+
+class _LocalWriter(FileWriter):
+    def __init__(self, storage: LocalStorage, key: str, path: str):
+        self._storage = storage
+        self._key = key
+        self._path = path
+        folder = os.path.dirname(path)
+        self._temp_path = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        self._file = open(self._temp_path, "xb")  # noqa: SIM115 (closed in commit/abort)
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._file.write(chunk)
+        except OSError as error:
+            self.abort()
+            raise StorageUnavailable(f"cannot write {self._key}: {error}") from error
+
+    def commit(self) -> str:
+        try:
+            self._file.close()
+            key = self._link_into_place()
+        except OSError as error:
+            self.abort()
+            raise StorageUnavailable(f"cannot store {self._key}: {error}") from error
+        self._remove_temp()
+        return key
+
+    def _link_into_place(self) -> str:
+        """Hard-link the temporary file under the first free name: atomic, never overwrites."""
+        stem, extension = posixpath.splitext(self._key)
+        key, path = self._key, self._path
+        for attempt in range(1, _MAX_NAME_ATTEMPTS + 1):
+            try:
+                os.link(self._temp_path, path)
+                return key
+            except FileExistsError:
+                key = f"{stem}-{attempt}{extension}"
+                path = self._storage.path_of(key)
+        raise OSError(errno.EEXIST, f"no free name for {self._key}")
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._remove_temp()
+
+    def _remove_temp(self) -> None:
+        try:
+            os.unlink(self._temp_path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # pragma: no cover - disk-level failure
+            logger.warning("Could not remove temporary file %s: %s", self._temp_path, error)

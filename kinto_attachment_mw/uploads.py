@@ -1,0 +1,228 @@
+"""The attachment endpoint: upload (POST) and removal (DELETE) of a record's file.
+
+Upload: permission probe (nothing read yet) -> stream-parse the body into a storage sink
+-> conditional write of the record -> only then remove the previous file -> answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from webob import Request, Response
+
+from . import errors
+from .kinto_api import KintoClient, KintoResponse, RecordPath
+from .multipart import MAX_FORM_OVERHEAD, FilePart, multipart_boundary, parse_form
+from .naming import client_filename, extension_of, mimetype_for, stored_key
+from .request_body import declared_length, iter_body
+from .settings import Policy, Settings
+from .sink import HashingSink
+from .storage import FileWriter, Storage
+
+logger = logging.getLogger(__name__)
+
+FILE_FIELD = "attachment"
+#: Headers of Kinto's record write that also describe the upload's answer.
+_COPIED_HEADERS = ("ETag", "Last-Modified", "X-Content-Type-Options", "Content-Security-Policy")
+
+
+class AttachmentEndpoint:
+    def __init__(self, settings: Settings, storage: Storage, kinto: KintoClient):
+        self.settings = settings
+        self.storage = storage
+        self.kinto = kinto
+
+    # POST .../records/{rid}/attachment
+
+    def upload(self, request: Request, record: RecordPath) -> Response:
+        environ = request.environ
+        allowed = self.kinto.probe_write(environ, record)
+        if allowed.status != 412:
+            return allowed.response
+        existing = _existing_record(allowed)
+        record = self._resolve_bucket(environ, record)
+        policy = self.settings.policy_for(record.bucket_id, record.collection_id)
+
+        boundary = multipart_boundary(environ.get("CONTENT_TYPE", ""))
+        length = declared_length(environ)
+        limit = policy.max_size_bytes
+        if limit and length is not None and length - MAX_FORM_OVERHEAD > limit:
+            raise errors.invalid_body(
+                f"File size (at least {length - MAX_FORM_OVERHEAD} bytes) exceeds the limit "
+                f"({limit} bytes)."
+            )
+
+        stored = _StoredFile(self.storage)
+        try:
+            form = parse_form(
+                iter_body(environ, length),
+                boundary,
+                lambda part: stored.open(part, policy, record),
+            )
+            fields = {name: _json_object(name, form.fields[name]) for name in form.fields}
+            metadata = stored.commit()
+            body = {"data": {**fields.get("data", {}), FILE_FIELD: metadata}}
+            if "permissions" in fields:
+                body["permissions"] = fields["permissions"]
+            if existing is None:
+                written = self._retry_on_conflict(
+                    lambda: self.kinto.create_record(environ, record, body)
+                )
+            else:
+                written = self._retry_on_conflict(
+                    lambda: self.kinto.patch_record(
+                        environ, record, body, existing["last_modified"]
+                    )
+                )
+        except BaseException:
+            stored.discard()
+            raise
+        if not 200 <= written.status < 300:
+            stored.discard()
+            return written.response
+
+        if existing is not None and not policy.keep_old_files:
+            self._remove_file_of(existing.get(FILE_FIELD), keep=metadata["location"])
+        response = Response(
+            status=201 if existing is None else 200,
+            json_body=metadata,
+            charset=None,
+        )
+        response.headers["Location"] = request.host_url + request.script_name + record.url_path
+        for name in _COPIED_HEADERS:
+            if name in written.response.headers:
+                response.headers[name] = written.response.headers[name]
+        return response
+
+    # DELETE .../records/{rid}/attachment
+
+    def remove(self, request: Request, record: RecordPath) -> Response:
+        environ = request.environ
+        allowed = self.kinto.probe_write(environ, record)
+        if allowed.status != 412:
+            return allowed.response
+        existing = _existing_record(allowed)
+        if existing is None:
+            raise errors.AttachmentError(
+                404,
+                errors.INVALID_RESOURCE_ID,
+                None,
+                details={"id": record.record_id, "resource_name": "record"},
+            )
+        record = self._resolve_bucket(environ, record)
+        if FILE_FIELD in existing:
+            written = self._retry_on_conflict(
+                lambda: self.kinto.remove_field(
+                    environ, record, FILE_FIELD, existing["last_modified"]
+                )
+            )
+            if not 200 <= written.status < 300:
+                return written.response
+            policy = self.settings.policy_for(record.bucket_id, record.collection_id)
+            if not policy.keep_old_files:
+                self._remove_file_of(existing[FILE_FIELD])
+        return Response(status=204, content_type=None)
+
+    # Shared steps
+
+    def _resolve_bucket(self, environ: dict, record: RecordPath) -> RecordPath:
+        """``default`` is an alias; files and the Location header use the real bucket id."""
+        if record.bucket_id != "default":
+            return record
+        real_id = self.kinto.default_bucket_id(environ)
+        if not real_id:
+            raise errors.AttachmentError(
+                401, errors.MISSING_AUTH_TOKEN, "Please authenticate yourself to use this endpoint."
+            )
+        return record.in_bucket(real_id)
+
+    @staticmethod
+    def _retry_on_conflict(write) -> KintoResponse:
+        """Kinto asks to retry a write that hit a concurrent transaction (409, errno 122)."""
+        result = write()
+        if result.status == 409 and (result.body or {}).get("errno") == errors.CONSTRAINT_VIOLATED:
+            result = write()
+        return result
+
+    def _remove_file_of(self, attachment: object, keep: str | None = None) -> None:
+        """Remove a previous attachment's file; a failure leaves an orphan, logged."""
+        if not isinstance(attachment, dict):
+            return
+        location = attachment.get("location")
+        if not isinstance(location, str) or location == keep:
+            return
+        key = self.storage.key_for(location)
+        if key is None:
+            logger.warning("Not removing %r: outside this attachment storage", location)
+            return
+        try:
+            self.storage.delete(key)
+        except errors.StorageUnavailable as error:
+            logger.warning("Could not remove previous attachment %s: %s", key, error)
+
+
+class _StoredFile:
+    """The new upload's file, from first byte to commit, or discarded on any failure."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        self.part: FilePart | None = None
+        self.filename = ""
+        self.mimetype = ""
+        self.sink: HashingSink | None = None
+        self.writer: FileWriter | None = None
+        self.key: str | None = None
+
+    def open(self, part: FilePart, policy: Policy, record: RecordPath) -> HashingSink:
+        self.filename = client_filename(part.filename)
+        if not self.filename:
+            raise errors.invalid_body("Filename is required.")
+        if not policy.allows_extension(extension_of(self.filename).lstrip(".")):
+            raise errors.invalid_body("File extension is not allowed.")
+        self.mimetype = mimetype_for(self.filename, part.content_type, policy)
+        key = stored_key(
+            self.filename, policy, record.bucket_id, record.collection_id, record.record_id
+        )
+        self.writer = self.storage.open_writer(key, self.mimetype)
+        self.sink = HashingSink(self.writer, policy.max_size_bytes)
+        return self.sink
+
+    def commit(self) -> dict:
+        assert self.writer is not None and self.sink is not None
+        self.key = self.writer.commit()
+        return {
+            "filename": self.filename,
+            "hash": self.sink.hexdigest,
+            "location": self.storage.url(self.key),
+            "mimetype": self.mimetype,
+            "size": self.sink.size,
+        }
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+        if self.key is not None:
+            try:
+                self.storage.delete(self.key)
+            except errors.StorageUnavailable as error:
+                logger.warning("Could not remove unreferenced upload %s: %s", self.key, error)
+
+
+def _existing_record(probe: KintoResponse) -> dict | None:
+    """The record from a probe's 412 (``details.existing``), or ``None`` when missing."""
+    details = (probe.body or {}).get("details") or {}
+    existing = details.get("existing")
+    return existing if isinstance(existing, dict) else None
+
+
+def _json_object(name: str, raw: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise errors.bad_request(
+            errors.INVALID_POSTED_DATA, f"body: {name} is not valid JSON ({error})"
+        ) from None
+    if not isinstance(value, dict):
+        raise errors.bad_request(errors.INVALID_POSTED_DATA, f"body: {name} is not a JSON object")
+    return value

@@ -1,0 +1,48 @@
+"""Gunicorn entry point: ``KINTO_INI=kinto.ini gunicorn kinto_attachment_mw.wsgi:application``.
+
+Builds Kinto from the ini's ``[app:main]`` and wraps it. An ini written for the
+``kinto-attachment`` plugin works as it is: the plugin's include is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pyramid.paster import get_appsettings, setup_logging
+
+from .middleware import AttachmentMiddleware
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_MODULE = "kinto_attachment"
+DEFAULT_INI = "config/kinto.ini"
+
+
+def without_plugin_include(settings: dict) -> dict:
+    """Drop the plugin from ``kinto.includes``: this middleware replaces it."""
+    cleaned = dict(settings)
+    for key in ("kinto.includes", "includes"):
+        includes = str(cleaned.get(key, "")).split()
+        if PLUGIN_MODULE in includes:
+            cleaned[key] = " ".join(i for i in includes if i != PLUGIN_MODULE)
+            logger.info(
+                "Dropped %r from %s: attachments are served by kinto_attachment_mw",
+                PLUGIN_MODULE,
+                key,
+            )
+    return cleaned
+
+
+def load_app(ini_path: str) -> AttachmentMiddleware:
+    import kinto
+
+    ini_path = os.path.abspath(ini_path)
+    setup_logging(ini_path)
+    app_settings = get_appsettings(ini_path, name="main")
+    settings = without_plugin_include(app_settings)
+    kinto_app = kinto.main(app_settings.global_conf, **settings)
+    return AttachmentMiddleware(kinto_app, settings)
+
+
+application = load_app(os.environ.get("KINTO_INI", DEFAULT_INI))
