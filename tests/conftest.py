@@ -1,0 +1,123 @@
+"""In-process fixtures: a real Kinto app (memory backend) wrapped by the middleware."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import kinto
+import pytest
+import webtest
+
+from kinto_attachment_mw import AttachmentMiddleware
+
+KINTO_SETTINGS = {
+    "kinto.storage_backend": "kinto.core.storage.memory",
+    "kinto.cache_backend": "kinto.core.cache.memory",
+    "kinto.permission_backend": "kinto.core.permission.memory",
+    "kinto.userid_hmac_secret": "test-secret",
+    "multiauth.policies": "basicauth",
+    "kinto.bucket_create_principals": "system.Authenticated",
+    "kinto.includes": "kinto.plugins.default_bucket kinto.plugins.flush",
+    "kinto.experimental_collection_schema_validation": "true",
+}
+
+RECORDS = "/v1/buckets/b/collections/c/records"
+
+
+def auth(user: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:secret".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+ALICE = auth("alice")
+
+
+def kinto_settings(base_path: Path, **attachment: str) -> dict[str, str]:
+    settings = dict(KINTO_SETTINGS)
+    settings["kinto.attachment.base_path"] = str(base_path)
+    settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
+    return settings
+
+
+def build_app(base_path: Path, **attachment: str) -> webtest.TestApp:
+    settings = kinto_settings(base_path, **attachment)
+    kinto_app = kinto.main({}, **settings)
+    return webtest.TestApp(AttachmentMiddleware(kinto_app, settings))
+
+
+def files_under(base_path: Path) -> set[str]:
+    """Every file below the storage root, temporary ones included."""
+    return {
+        str(Path(root, name).relative_to(base_path))
+        for root, _, names in os.walk(base_path)
+        for name in names
+    }
+
+
+def userid(app: webtest.TestApp, headers: dict[str, str]) -> str:
+    return app.get("/v1/", headers=headers).json["user"]["id"]
+
+
+class Uploads:
+    """A bucket ``b`` with collection ``c`` owned by alice, and helpers to upload."""
+
+    def __init__(self, app: webtest.TestApp, base_path: Path):
+        self.app = app
+        self.base_path = base_path
+        app.put_json("/v1/buckets/b", {}, headers=ALICE)
+        app.put_json("/v1/buckets/b/collections/c", {}, headers=ALICE)
+
+    def upload(
+        self,
+        record_id: str = "r1",
+        filename: str = "hello.txt",
+        content: bytes = b"hello world\n",
+        data: object = None,
+        permissions: object = None,
+        headers: dict[str, str] | None = None,
+        status: int | str = "2*",
+        path: str | None = None,
+        content_type: str | None = None,
+    ):
+        params = []
+        if data is not None:
+            params.append(("data", data if isinstance(data, str) else json.dumps(data)))
+        if permissions is not None:
+            params.append(("permissions", json.dumps(permissions)))
+        file_tuple = (filename, content) if content_type is None else (filename, content, content_type)
+        return self.app.post(
+            path or f"{RECORDS}/{record_id}/attachment",
+            params=params,
+            upload_files=[("attachment", *file_tuple)],
+            headers=ALICE if headers is None else headers,
+            status=status,
+        )
+
+    def record(self, record_id: str = "r1", status: int | str = 200):
+        return self.app.get(f"{RECORDS}/{record_id}", headers=ALICE, status=status).json
+
+    def files(self) -> set[str]:
+        return files_under(self.base_path)
+
+    def path_of(self, location: str) -> Path:
+        return self.base_path / location
+
+
+@pytest.fixture
+def storage_root(tmp_path: Path) -> Path:
+    root = tmp_path / "attachments"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def app(storage_root: Path) -> webtest.TestApp:
+    return build_app(storage_root)
+
+
+@pytest.fixture
+def uploads(app: webtest.TestApp, storage_root: Path) -> Uploads:
+    return Uploads(app, storage_root)
