@@ -11,8 +11,8 @@ from webob import Request
 
 from . import cors, errors
 from .kinto_api import INTERNAL_MARKER, KintoClient, RecordPath
-from .serving import FileServer
 from .service import ServiceEndpoints
+from .serving import FileServer
 from .settings import Settings, parse_settings
 from .storage import LocalStorage, Storage, storage_from_settings
 from .uploads import AttachmentEndpoint

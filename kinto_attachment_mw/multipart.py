@@ -75,9 +75,9 @@ def parse_form(
     field_name: str | None = None
     field_value = bytearray()
     try:
-        with multipart_lib.PushMultipartParser(
-            boundary, max_segment_count=_MAX_PARTS, strict=True
-        ) as parser:
+        # Not strict: its only extra refusals are of a preamble and an epilogue, which
+        # RFC 2046 allows (and an epilogue split off in its own chunk would be refused).
+        with multipart_lib.PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
             for chunk in chunks:
                 for event in parser.parse(chunk):
                     if isinstance(event, multipart_lib.MultipartSegment):

@@ -45,8 +45,10 @@ def iter_body(environ: dict, length: int | None, chunk_size: int = CHUNK_SIZE) -
         size = chunk_size if remaining is None else min(chunk_size, remaining)
         try:
             chunk = stream.read(size)
-        except (OSError, ValueError) as error:  # gunicorn raises on a dropped connection
-            raise TruncatedBody(str(error)) from error
+        except Exception as error:  # noqa: BLE001 - servers raise their own types here
+            # A dropped connection is an OSError; gunicorn's broken chunked framing is a
+            # ParseException of its own. For the client both are a body that did not arrive.
+            raise TruncatedBody(str(error) or type(error).__name__) from error
         if not chunk:
             if remaining is None:
                 return

@@ -8,7 +8,6 @@ import os
 import posixpath
 
 from webob import Request, Response
-from webob.static import FileIter
 
 from . import errors
 from .settings import Policy
@@ -32,11 +31,10 @@ class FileServer:
             stat = os.stat(path)
             if not os.path.isfile(path):
                 raise _not_found()
-            handle = open(path, "rb")  # noqa: SIM115 (closed by FileIter)
         except (UnsafePath, OSError):
             raise _not_found() from None
         response = Response(
-            app_iter=FileIter(handle),
+            app_iter=_FileBody(path),
             content_type=self._content_type(key),
             content_length=stat.st_size,
             last_modified=stat.st_mtime,
@@ -56,6 +54,33 @@ class FileServer:
         if encoding == "gzip":
             return "application/x-gzip"
         return guessed if guessed and not encoding else "application/octet-stream"
+
+
+class _FileBody:
+    """Opens the file only when the body is actually sent (not for 304 or HEAD)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __iter__(self):
+        return self.app_iter_range()
+
+    def app_iter_range(self, seek: int | None = None, limit: int | None = None):
+        with open(self.path, "rb") as handle:
+            if seek:
+                handle.seek(seek)
+            remaining = None if limit is None else limit - (seek or 0)
+            while remaining is None or remaining > 0:
+                size = _BLOCK if remaining is None else min(_BLOCK, remaining)
+                block = handle.read(size)
+                if not block:
+                    return
+                if remaining is not None:
+                    remaining -= len(block)
+                yield block
+
+
+_BLOCK = 256 * 1024
 
 
 def _not_found() -> errors.AttachmentError:

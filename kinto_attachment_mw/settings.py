@@ -16,13 +16,13 @@ PREFIXES = ("kinto.attachment.", "attachment.")
 EXTENSION_GROUPS: dict[str, frozenset[str]] = {
     "documents": frozenset("pdf rtf odf ods gnumeric abw doc docx xls xlsx".split()),
     "text": frozenset({"txt"}),
-    "images": frozenset("jpg jpe jpeg png gif svg bmp tiff".split()),
-    "audio": frozenset("wav mp3 aac ogg oga flac".split()),
-    "video": frozenset("mpeg 3gp avi divx dvr flv mp4 wmv".split()),
-    "data": frozenset("csv ini json plist xml yaml yml".split()),
-    "scripts": frozenset("js php pl py rb sh".split()),
-    "archives": frozenset("gz bz2 zip tar tgz txz 7z".split()),
-    "executables": frozenset("so exe dll".split()),
+    "images": frozenset(["jpg", "jpe", "jpeg", "png", "gif", "svg", "bmp", "tiff"]),
+    "audio": frozenset(["wav", "mp3", "aac", "ogg", "oga", "flac"]),
+    "video": frozenset(["mpeg", "3gp", "avi", "divx", "dvr", "flv", "mp4", "wmv"]),
+    "data": frozenset(["csv", "ini", "json", "plist", "xml", "yaml", "yml"]),
+    "scripts": frozenset(["js", "php", "pl", "py", "rb", "sh"]),
+    "archives": frozenset(["gz", "bz2", "zip", "tar", "tgz", "txz", "7z"]),
+    "executables": frozenset(["so", "exe", "dll"]),
 }
 EXTENSION_GROUPS["default"] = (
     EXTENSION_GROUPS["documents"]
@@ -152,7 +152,7 @@ def _parse_pattern(name: str, raw: object, placeholders: frozenset[str]) -> str:
         raise ConfigurationError(f"{name}: malformed pattern {pattern!r} ({error})") from None
     for placeholder in fields:
         if placeholder not in placeholders:
-            allowed = ", ".join("{%s}" % p for p in sorted(placeholders))
+            allowed = ", ".join(f"{{{p}}}" for p in sorted(placeholders))
             raise ConfigurationError(
                 f"{name}: unknown placeholder {{{placeholder}}} (allowed: {allowed})"
             )
@@ -227,7 +227,9 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     for key, value in attachment_settings(raw).items():
         name = _short_name(key)
         if name.startswith(_NOT_YET):
-            raise ConfigurationError(f"{key}: this storage backend is not available in this version")
+            raise ConfigurationError(
+                f"{key}: this storage backend is not available in this version"
+            )
         if name in GLOBAL_NAMES:
             global_values[name] = value
         elif name in POLICY_PARSERS:
@@ -236,11 +238,14 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             *ids, setting = name[len("resources.") :].split(".")
             if len(ids) not in (1, 2) or not all(_RESOURCE_ID_RE.match(i) for i in ids):
                 raise ConfigurationError(
-                    f"{key}: expected resources.{{bucket}}.NAME or resources.{{bucket}}.{{collection}}.NAME"
+                    f"{key}: expected resources.{{bucket}}.NAME"
+                    " or resources.{bucket}.{collection}.NAME"
                 )
             if setting not in POLICY_PARSERS:
                 raise ConfigurationError(f"{key}: {setting!r} cannot be set per resource")
-            resource_values.setdefault(tuple(ids), {})[setting] = POLICY_PARSERS[setting](key, value)
+            resource_values.setdefault(tuple(ids), {})[setting] = POLICY_PARSERS[setting](
+                key, value
+            )
         else:
             raise ConfigurationError(f"{key}: unknown setting")
 

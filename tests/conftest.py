@@ -87,7 +87,9 @@ class Uploads:
             params.append(("data", data if isinstance(data, str) else json.dumps(data)))
         if permissions is not None:
             params.append(("permissions", json.dumps(permissions)))
-        file_tuple = (filename, content) if content_type is None else (filename, content, content_type)
+        file_tuple = (
+            (filename, content) if content_type is None else (filename, content, content_type)
+        )
         return self.app.post(
             path or f"{RECORDS}/{record_id}/attachment",
             params=params,

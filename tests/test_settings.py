@@ -1,0 +1,129 @@
+"""Settings are parsed once into typed objects; anything unknown or malformed stops start-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from kinto_attachment_mw.settings import EXTENSION_GROUPS, ConfigurationError, parse_settings
+
+BASE = {"kinto.attachment.base_path": "/tmp/files"}
+
+
+def parse(**values: str):
+    return parse_settings({**BASE, **{f"kinto.attachment.{k}": v for k, v in values.items()}})
+
+
+def test_defaults_match_the_plugin():
+    settings = parse()
+    policy = settings.default_policy
+    assert settings.base_url == ""
+    assert settings.extra_base_url is None
+    assert policy.randomize is True
+    assert policy.keep_old_files is False
+    assert policy.folder == ""
+    assert policy.filename_pattern == "{filename}"
+    assert policy.max_size_bytes == 0
+    assert policy.extensions == EXTENSION_GROUPS["default"]
+    assert policy.mimetypes[".pem"] == "application/x-pem-file"
+    assert policy.mimetypes[".geojson"] == "application/geojson"
+
+
+def test_values_are_typed():
+    settings = parse(
+        randomize="false",
+        keep_old_files="On",
+        max_size_bytes="1048576",
+        extensions="images+pdf+ftl",
+        mimetypes=".ftl:application/vnd.fluent;.db:application/vnd.sqlite3",
+        base_url="https://cdn.example.com/files",
+    )
+    policy = settings.default_policy
+    assert policy.randomize is False
+    assert policy.keep_old_files is True
+    assert policy.max_size_bytes == 1048576
+    assert {"png", "pdf", "ftl"} <= policy.extensions and "txt" not in policy.extensions
+    assert policy.mimetypes[".ftl"] == "application/vnd.fluent"
+    assert policy.mimetypes[".db"] == "application/vnd.sqlite3"
+    assert settings.extra_base_url == "https://cdn.example.com/files/"
+
+
+def test_extensions_any_allows_everything():
+    assert parse(extensions="any").default_policy.extensions is None
+    assert parse(extensions="any").default_policy.allows_extension("exe")
+
+
+def test_short_prefix_of_paste_filter_sections_is_accepted():
+    settings = parse_settings({"attachment.base_path": "/x", "attachment.randomize": "false"})
+    assert settings.base_path == "/x"
+    assert settings.default_policy.randomize is False
+
+
+def test_per_resource_settings_most_specific_wins():
+    settings = parse(
+        max_size_bytes="10",
+        **{
+            "resources.b.max_size_bytes": "20",
+            "resources.b.randomize": "false",
+            "resources.b.c.max_size_bytes": "30",
+            "resources.other.c.keep_old_files": "true",
+        },
+    )
+    assert settings.policy_for("x", "y").max_size_bytes == 10
+    assert settings.policy_for("b", "y").max_size_bytes == 20
+    collection = settings.policy_for("b", "c")
+    assert collection.max_size_bytes == 30
+    assert collection.randomize is False  # inherited from the bucket
+    assert settings.policy_for("other", "c").keep_old_files is True
+    assert settings.policy_for("other", "d").keep_old_files is False
+
+
+def test_kinto_settings_read_alongside():
+    settings = parse_settings({**BASE, "kinto.readonly": "true", "kinto.cors_origins": "a b"})
+    assert settings.readonly is True
+    assert settings.cors_origins == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    "key,value,fragment",
+    [
+        ("randomize", "maybe", "kinto.attachment.randomize: expected true or false"),
+        ("keep_old_files", "2", "kinto.attachment.keep_old_files"),
+        ("max_size_bytes", "10MB", "kinto.attachment.max_size_bytes: expected a number"),
+        ("max_size_bytes", "-1", "must not be negative"),
+        ("extensions", "images+.../", "kinto.attachment.extensions"),
+        ("extensions", "", "kinto.attachment.extensions: empty"),
+        ("mimetypes", ".ftl=application/x", "kinto.attachment.mimetypes"),
+        ("folder", "{bucket}", "kinto.attachment.folder: unknown placeholder {bucket}"),
+        ("folder", "{bucket_id", "kinto.attachment.folder: malformed pattern"),
+        ("filename_pattern", "{name}", "kinto.attachment.filename_pattern: unknown placeholder"),
+        ("filename_pattern", "", "kinto.attachment.filename_pattern: must not be empty"),
+        ("randomise", "true", "kinto.attachment.randomise: unknown setting"),
+        ("resources.b.base_url", "x", "'base_url' cannot be set per resource"),
+        ("resources.b.c.d.randomize", "true", "kinto.attachment.resources.b.c.d.randomize"),
+        ("resources.b..randomize", "true", "kinto.attachment.resources.b..randomize"),
+        ("resources.b.colour", "true", "'colour' cannot be set per resource"),
+        ("serve_path", "attachments", "kinto.attachment.serve_path"),
+        ("gzipped", "true", "kinto.attachment.gzipped: gzipped storage is not available"),
+        ("aws.bucket_name", "files", "kinto.attachment.aws.bucket_name"),
+    ],
+)
+def test_malformed_or_unknown_setting_names_itself(key, value, fragment):
+    with pytest.raises(ConfigurationError) as raised:
+        parse(**{key: value})
+    assert fragment in str(raised.value)
+
+
+def test_base_path_is_required():
+    with pytest.raises(ConfigurationError, match="kinto.attachment.base_path"):
+        parse_settings({"kinto.attachment.randomize": "true"})
+
+
+def test_gzipped_false_is_accepted():
+    parse(gzipped="false", **{"resources.b.gzipped": "false"})
+
+
+def test_middleware_refuses_to_start_on_bad_settings(tmp_path):
+    from .conftest import build_app
+
+    with pytest.raises(ConfigurationError, match="kinto.attachment.max_size_bytes"):
+        build_app(tmp_path, max_size_bytes="lots")

@@ -1,0 +1,100 @@
+"""The storage interface, as local disk implements it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kinto_attachment_mw.errors import StorageUnavailable
+from kinto_attachment_mw.storage import LocalStorage
+from kinto_attachment_mw.storage.local import UnsafePath
+
+from .conftest import files_under
+
+
+@pytest.fixture
+def storage(tmp_path):
+    storage = LocalStorage(str(tmp_path / "root"), base_url="https://files.example.com/")
+    storage.ensure_root()
+    return storage
+
+
+def store(storage, key: str, content: bytes = b"content") -> str:
+    writer = storage.open_writer(key, "text/plain")
+    writer.write(content)
+    return writer.commit()
+
+
+def test_written_file_is_invisible_until_commit(storage):
+    writer = storage.open_writer("a/b.txt", "text/plain")
+    writer.write(b"half")
+    assert not storage.exists("a/b.txt")
+    assert all(name.startswith(".upload-") for name in os.listdir(storage.path_of("a")))
+    key = writer.commit()
+    assert key == "a/b.txt"
+    assert storage.exists(key)
+    assert files_under(storage.base_path) == {"a/b.txt"}
+
+
+def test_abort_leaves_nothing(storage):
+    writer = storage.open_writer("a/b.txt", "text/plain")
+    writer.write(b"half")
+    writer.abort()
+    writer.abort()
+    assert files_under(storage.base_path) == set()
+
+
+def test_commit_never_overwrites(storage):
+    assert store(storage, "f.txt", b"one") == "f.txt"
+    assert store(storage, "f.txt", b"two") == "f-1.txt"
+    assert store(storage, "f.txt", b"three") == "f-2.txt"
+    with open(storage.path_of("f.txt"), "rb") as stored:
+        assert stored.read() == b"one"
+    assert files_under(storage.base_path) == {"f.txt", "f-1.txt", "f-2.txt"}
+
+
+def test_delete_is_idempotent(storage):
+    key = store(storage, "x.txt")
+    storage.delete(key)
+    storage.delete(key)
+    assert not storage.exists(key)
+
+
+def test_url_and_key_round_trip(storage):
+    assert storage.url("a/b.txt") == "https://files.example.com/a/b.txt"
+    assert storage.key_for("https://files.example.com/a/b.txt") == "a/b.txt"
+    assert storage.key_for("https://elsewhere.example.com/a/b.txt") is None
+
+
+def test_relative_locations_without_base_url(tmp_path):
+    storage = LocalStorage(str(tmp_path))
+    assert storage.url("a/b.txt") == "a/b.txt"
+    assert storage.key_for("a/b.txt") == "a/b.txt"
+    assert storage.key_for("https://elsewhere/a") is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../x", "a/../../x", "/etc/passwd", "a\\..\\x", "a\x00b", "", ".", "a//b", "a/./b"],
+)
+def test_keys_outside_the_root_are_refused(storage, key):
+    with pytest.raises(UnsafePath):
+        storage.path_of(key)
+    assert storage.exists(key) is False
+
+
+def test_symlink_out_of_the_root_is_refused(storage, tmp_path):
+    os.symlink(tmp_path, os.path.join(storage.base_path, "escape"))
+    with pytest.raises(UnsafePath):
+        storage.path_of("escape/x.txt")
+
+
+def test_unwritable_root_raises_storage_unavailable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    storage = LocalStorage(str(blocker / "root"))
+    with pytest.raises(StorageUnavailable):
+        storage.ensure_root()
+    with pytest.raises(StorageUnavailable):
+        storage.open_writer("a.txt", "text/plain")
