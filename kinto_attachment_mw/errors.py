@@ -65,6 +65,14 @@ def invalid_body(description: str) -> AttachmentError:
     )
 
 
+class KintoAnswer(Exception):
+    """Kinto's own response (a refusal, a failed write), relayed to the client as it is."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response
+
+
 class StorageUnavailable(Exception):
     """The storage backend failed (disk full, permission denied, unreachable service)."""
 

@@ -86,6 +86,8 @@ class AttachmentMiddleware:
             response = handler(request, *args)
         except errors.AttachmentError as error:
             response = error.response()
+        except errors.KintoAnswer as answer:
+            response = answer.response
         except errors.StorageUnavailable as error:
             logger.error("Attachment storage failed: %s", error)
             response = errors.storage_unavailable().response()

@@ -37,10 +37,7 @@ class AttachmentEndpoint:
 
     def upload(self, request: Request, record: RecordPath) -> Response:
         environ = request.environ
-        allowed = self.kinto.probe_write(environ, record)
-        if allowed.status != 412:
-            return allowed.response
-        existing = _existing_record(allowed)
+        existing = self._authorize(environ, record)
         record = self._resolve_bucket(environ, record)
         policy = self.settings.policy_for(record.bucket_id, record.collection_id)
 
@@ -99,10 +96,7 @@ class AttachmentEndpoint:
 
     def remove(self, request: Request, record: RecordPath) -> Response:
         environ = request.environ
-        allowed = self.kinto.probe_write(environ, record)
-        if allowed.status != 412:
-            return allowed.response
-        existing = _existing_record(allowed)
+        existing = self._authorize(environ, record)
         if existing is None:
             raise errors.AttachmentError(
                 404,
@@ -125,6 +119,19 @@ class AttachmentEndpoint:
         return Response(status=204, content_type=None)
 
     # Shared steps
+
+    def _authorize(self, environ: dict, record: RecordPath) -> dict | None:
+        """Kinto's verdict on this caller writing this record, before the body is read.
+
+        Returns the existing record (``None`` when it is to be created); Kinto's refusal
+        (401, 403, 404) is relayed to the client as it is.
+        """
+        allowed = self.kinto.probe_write(environ, record)
+        if allowed.status != 412:
+            raise errors.KintoAnswer(allowed.response)
+        existing = _existing_record(allowed)
+        _check_client_preconditions(environ, existing)
+        return existing
 
     def _resolve_bucket(self, environ: dict, record: RecordPath) -> RecordPath:
         """``default`` is an alias; files and the Location header use the real bucket id."""
@@ -214,6 +221,30 @@ def _existing_record(probe: KintoResponse) -> dict | None:
     details = (probe.body or {}).get("details") or {}
     existing = details.get("existing")
     return existing if isinstance(existing, dict) else None
+
+
+def _check_client_preconditions(environ: dict, existing: dict | None) -> None:
+    """Honour the client's own ``If-Match`` / ``If-None-Match`` before reading the body.
+
+    The record write is conditional on the version seen by the probe anyway; this lets a
+    client say which version it means to replace, as it can on Kinto's record endpoints.
+    """
+    if_match = environ.get("HTTP_IF_MATCH", "").strip()
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH", "").strip()
+    current = None if existing is None else f'"{existing.get("last_modified")}"'
+    if if_match == "*":
+        failed = existing is None
+    elif if_match:
+        failed = if_match != current
+    else:
+        failed = if_none_match == "*" and existing is not None
+    if failed:
+        raise errors.AttachmentError(
+            412,
+            errors.MODIFIED_MEANWHILE,
+            "Resource was modified meanwhile",
+            details=None if existing is None else {"existing": existing},
+        )
 
 
 def _json_object(name: str, raw: str) -> dict:

@@ -226,3 +226,18 @@ def test_registry_is_reexposed(storage_root):
     settings = kinto_settings(storage_root)
     kinto_app = kinto.main({}, **settings)
     assert AttachmentMiddleware(kinto_app, settings).registry is kinto_app.registry
+
+
+def test_client_preconditions_are_honoured_before_reading(uploads, app):
+    meta = uploads.upload("r1").json
+    current = f'"{uploads.record("r1")["data"]["last_modified"]}"'
+    stale = uploads.upload("r1", headers={**ALICE, "If-Match": '"123"'}, status=412)
+    assert stale.json["errno"] == 114
+    assert stale.json["details"]["existing"]["attachment"] == meta
+    uploads.upload("r1", headers={**ALICE, "If-None-Match": "*"}, status=412)
+    uploads.upload("r2", headers={**ALICE, "If-Match": "*"}, status=412)
+    app.delete(URL, headers={**ALICE, "If-Match": '"123"'}, status=412)
+    assert uploads.files() == {meta["location"]}
+    replaced = uploads.upload("r1", content=b"new", headers={**ALICE, "If-Match": current})
+    assert replaced.status_int == 200
+    assert uploads.upload("r3", headers={**ALICE, "If-None-Match": "*"}).status_int == 201
