@@ -30,7 +30,9 @@ def preflight(request: Request, cors_origins: tuple[str, ...]) -> Response:
     """Answer ``OPTIONS .../attachment`` (Kinto itself knows no such route: 404)."""
     requested_method = request.headers.get("Access-Control-Request-Method")
     if not requested_method:
-        return errors.invalid_body_header("Access-Control-Request-Method").response()
+        return errors.validation_error(
+            "header", "Access-Control-Request-Method", "Missing header"
+        ).response()
     response = Response(status=200, body=b"", content_type=None)
     allowed = allow_origin(cors_origins, request.headers.get("Origin"))
     if allowed and requested_method.upper() in ALLOWED_METHODS.split(","):

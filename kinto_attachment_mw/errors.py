@@ -22,6 +22,7 @@ MODIFIED_MEANWHILE = 114
 METHOD_NOT_ALLOWED = 115
 CONSTRAINT_VIOLATED = 122
 BACKEND = 201
+UNDEFINED = 999
 
 
 class AttachmentError(Exception):
@@ -54,15 +55,25 @@ def bad_request(errno: int, message: str) -> AttachmentError:
     return AttachmentError(400, errno, message)
 
 
-def invalid_body(description: str) -> AttachmentError:
-    """A body validation error, shaped like Kinto's (cornice) validation errors."""
+def validation_error(location: str, name: str | None, description: str) -> AttachmentError:
+    """A 400 shaped like Kinto's own validation errors (message, then ``details``)."""
+    if name is None:
+        message = f"{location}: {description}"
+    elif name in description:
+        message = description
+    else:
+        message = f"{name} in {location}: {description}"
     return AttachmentError(
         400,
         INVALID_PARAMETERS,
-        f"body: {description}",
+        message,
         error="Invalid parameters",
-        details=[{"location": "body", "name": None, "description": description}],
+        details=[{"location": location, "name": name, "description": description}],
     )
+
+
+def invalid_body(description: str) -> AttachmentError:
+    return validation_error("body", None, description)
 
 
 class KintoAnswer(Exception):
@@ -107,16 +118,6 @@ def error_response(
     )
     response.headers.update(headers or {})
     return response
-
-
-def invalid_body_header(name: str) -> AttachmentError:
-    return AttachmentError(
-        400,
-        INVALID_PARAMETERS,
-        f"{name} in header: Missing header",
-        error="Invalid parameters",
-        details=[{"location": "header", "name": name, "description": "Missing header"}],
-    )
 
 
 def method_not_allowed(allow: str) -> AttachmentError:

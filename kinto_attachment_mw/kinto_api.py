@@ -59,11 +59,15 @@ class RecordPath:
     record_id: str
 
     @property
-    def url_path(self) -> str:
+    def uri(self) -> str:
+        """Kinto's own name for the record (no API prefix), as in its permissions."""
         return (
-            f"{API_PREFIX}/buckets/{self.bucket_id}/collections/{self.collection_id}"
-            f"/records/{self.record_id}"
+            f"/buckets/{self.bucket_id}/collections/{self.collection_id}/records/{self.record_id}"
         )
+
+    @property
+    def url_path(self) -> str:
+        return API_PREFIX + self.uri
 
     def in_bucket(self, bucket_id: str) -> RecordPath:
         return RecordPath(bucket_id, self.collection_id, self.record_id)

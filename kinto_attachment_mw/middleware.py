@@ -91,5 +91,9 @@ class AttachmentMiddleware:
         except errors.StorageUnavailable as error:
             logger.error("Attachment storage failed: %s", error)
             response = errors.storage_unavailable().response()
+        except Exception:
+            # Last resort: a bug must still answer in Kinto's envelope, never a server's page.
+            logger.exception("Unexpected error on %s %s", request.method, request.path_info)
+            response = errors.error_response(500, errors.UNDEFINED, "Internal server error.")
         cors.add_cors_headers(request, response, self.settings.cors_origins)
         return response(environ, start_response)

@@ -30,15 +30,21 @@ def extension_of(filename: str) -> str:
     return posixpath.splitext(filename)[1].lower()
 
 
-def safe_segment(value: str, fallback: str = "file") -> str:
-    """One ASCII path segment: no separators, no leading dots, bounded length."""
+def _ascii_word(value: str) -> str:
     ascii_value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    segment = _UNSAFE_CHARS.sub("", "_".join(ascii_value.split())).strip("._")
-    if len(segment) > _MAX_SEGMENT:
-        stem, extension = posixpath.splitext(segment)
-        extension = extension[:16]
-        segment = stem[: _MAX_SEGMENT - len(extension)] + extension
-    return segment or fallback
+    return _UNSAFE_CHARS.sub("", "_".join(ascii_value.split()))
+
+
+def safe_segment(value: str, fallback: str = "file") -> str:
+    """One ASCII path segment: no separators, no leading dots, bounded length.
+
+    Stem and extension are cleaned apart, so ``日本.txt`` keeps its ``.txt``.
+    """
+    stem, extension = posixpath.splitext(value)
+    extension = _ascii_word(extension.lstrip("."))[:16].strip("._")
+    suffix = f".{extension}" if extension else ""
+    stem = _ascii_word(stem).strip("._")[: _MAX_SEGMENT - len(suffix)] or fallback
+    return stem + suffix
 
 
 def mimetype_for(filename: str, part_type: str | None, policy: Policy) -> str:

@@ -65,7 +65,7 @@ class ServiceEndpoints:
             writer = self.storage.open_writer(key, "text/plain")
             try:
                 writer.write(b'{"test": "write"}')
-                key = writer.commit()
+                key = writer.commit({"record": None})
             finally:
                 writer.abort()
             self.storage.delete(key)

@@ -3,13 +3,12 @@ server in front. Production should let nginx or a CDN do this."""
 
 from __future__ import annotations
 
-import mimetypes
 import os
-import posixpath
 
 from webob import Request, Response
 
 from . import errors
+from .naming import mimetype_for
 from .settings import Policy
 from .storage.local import TEMP_PREFIX, LocalStorage, UnsafePath
 
@@ -18,7 +17,7 @@ class FileServer:
     def __init__(self, storage: LocalStorage, prefix: str, policy: Policy):
         self.storage = storage
         self.prefix = prefix + "/"
-        self.mimetypes = policy.mimetypes
+        self.policy = policy
 
     def __call__(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -35,7 +34,7 @@ class FileServer:
             raise _not_found() from None
         response = Response(
             app_iter=_FileBody(path),
-            content_type=self._content_type(key),
+            content_type=mimetype_for(key, None, self.policy),
             content_length=stat.st_size,
             last_modified=stat.st_mtime,
             accept_ranges="bytes",
@@ -44,16 +43,11 @@ class FileServer:
         )
         response.etag = f"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"
         response.cache_control = "public, max-age=3600"
+        # Uploaded content is served from Kinto's own origin: an SVG or HTML file must
+        # not be able to run scripts there with the visitor's credentials.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
-
-    def _content_type(self, key: str) -> str:
-        extension = posixpath.splitext(key)[1].lower()
-        if extension in self.mimetypes:
-            return self.mimetypes[extension]
-        guessed, encoding = mimetypes.guess_type(key, strict=False)
-        if encoding == "gzip":
-            return "application/x-gzip"
-        return guessed if guessed and not encoding else "application/octet-stream"
 
 
 class _FileBody:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from webob import Request, Response
 
 from . import errors
 from .kinto_api import KintoClient, KintoResponse, RecordPath
-from .multipart import MAX_FORM_OVERHEAD, FilePart, multipart_boundary, parse_form
+from .multipart import FILE_FIELD, MAX_FORM_OVERHEAD, FilePart, multipart_boundary, parse_form
 from .naming import client_filename, extension_of, mimetype_for, stored_key
 from .request_body import declared_length, iter_body
 from .settings import Policy, Settings
@@ -22,7 +23,6 @@ from .storage import FileWriter, Storage
 
 logger = logging.getLogger(__name__)
 
-FILE_FIELD = "attachment"
 #: Headers of Kinto's record write that also describe the upload's answer.
 _COPIED_HEADERS = ("ETag", "Last-Modified", "X-Content-Type-Options", "Content-Security-Policy")
 
@@ -58,7 +58,7 @@ class AttachmentEndpoint:
                 lambda part: stored.open(part, policy, record),
             )
             fields = {name: _json_object(name, form.fields[name]) for name in form.fields}
-            metadata = stored.commit()
+            metadata = stored.commit(record)
             body = {"data": {**fields.get("data", {}), FILE_FIELD: metadata}}
             if "permissions" in fields:
                 body["permissions"] = fields["permissions"]
@@ -77,10 +77,10 @@ class AttachmentEndpoint:
             raise
         if not 200 <= written.status < 300:
             stored.discard()
-            return written.response
+            raise errors.KintoAnswer(written.response)
 
         if existing is not None and not policy.keep_old_files:
-            self._remove_file_of(existing.get(FILE_FIELD), keep=metadata["location"])
+            self._remove_file_of(existing.get(FILE_FIELD), record, keep=metadata["location"])
         response = Response(
             status=201 if existing is None else 200,
             json_body=metadata,
@@ -112,10 +112,10 @@ class AttachmentEndpoint:
                 )
             )
             if not 200 <= written.status < 300:
-                return written.response
+                raise errors.KintoAnswer(written.response)
             policy = self.settings.policy_for(record.bucket_id, record.collection_id)
             if not policy.keep_old_files:
-                self._remove_file_of(existing[FILE_FIELD])
+                self._remove_file_of(existing[FILE_FIELD], record)
         return Response(status=204, content_type=None)
 
     # Shared steps
@@ -152,8 +152,16 @@ class AttachmentEndpoint:
             result = write()
         return result
 
-    def _remove_file_of(self, attachment: object, keep: str | None = None) -> None:
-        """Remove a previous attachment's file; a failure leaves an orphan, logged."""
+    def _remove_file_of(
+        self, attachment: object, owner: RecordPath, keep: str | None = None
+    ) -> None:
+        """Remove the file a record no longer references, if it is this record's own.
+
+        A location can be copied onto another record (review workflows do) or forged, so
+        a file is removed only when what was kept beside it at upload names this record
+        and the same hash; anything else is left for garbage collection. A failure to
+        remove leaves an orphan, logged, never a record pointing at a missing file.
+        """
         if not isinstance(attachment, dict):
             return
         location = attachment.get("location")
@@ -162,6 +170,10 @@ class AttachmentEndpoint:
         key = self.storage.key_for(location)
         if key is None:
             logger.warning("Not removing %r: outside this attachment storage", location)
+            return
+        stored = self.storage.metadata(key) or {}
+        if stored.get("record") != owner.uri or stored.get("hash") != attachment.get("hash"):
+            logger.info("Not removing %s: not stored for %s", key, owner.uri)
             return
         try:
             self.storage.delete(key)
@@ -195,15 +207,16 @@ class _StoredFile:
         self.sink = HashingSink(self.writer, policy.max_size_bytes)
         return self.sink
 
-    def commit(self) -> dict:
+    def commit(self, owner: RecordPath) -> dict:
         assert self.writer is not None and self.sink is not None
-        self.key = self.writer.commit()
+        digest, size = self.sink.hexdigest, self.sink.size
+        self.key = self.writer.commit({"record": owner.uri, "hash": digest, "size": size})
         return {
             "filename": self.filename,
-            "hash": self.sink.hexdigest,
+            "hash": digest,
             "location": self.storage.url(self.key),
             "mimetype": self.mimetype,
-            "size": self.sink.size,
+            "size": size,
         }
 
     def discard(self) -> None:
@@ -227,30 +240,41 @@ def _check_client_preconditions(environ: dict, existing: dict | None) -> None:
     """Honour the client's own ``If-Match`` / ``If-None-Match`` before reading the body.
 
     The record write is conditional on the version seen by the probe anyway; this lets a
-    client say which version it means to replace, as it can on Kinto's record endpoints.
+    client say which version it means to replace, as on Kinto's record endpoints (where
+    ``"0"`` means no precondition, and a value must be a quoted integer or ``*``).
     """
-    if_match = environ.get("HTTP_IF_MATCH", "").strip()
-    if_none_match = environ.get("HTTP_IF_NONE_MATCH", "").strip()
     current = None if existing is None else f'"{existing.get("last_modified")}"'
-    if if_match == "*":
-        failed = existing is None
-    elif if_match:
-        failed = if_match != current
-    else:
-        failed = if_none_match == "*" and existing is not None
+    failed = False
+    for header, fails_when_equal in (("If-Match", False), ("If-None-Match", True)):
+        value = environ.get("HTTP_" + header.upper().replace("-", "_"), "").strip()
+        if not value or value == '"0"':
+            continue
+        if value == "*":
+            matches = existing is not None
+        elif _QUOTED_INTEGER.match(value):
+            matches = value == current
+        else:
+            raise errors.validation_error(
+                "header", header, "The value should be integer between double quotes."
+            )
+        failed = failed or matches == fails_when_equal
     if failed:
         raise errors.AttachmentError(
             412,
             errors.MODIFIED_MEANWHILE,
             "Resource was modified meanwhile",
             details=None if existing is None else {"existing": existing},
+            headers={} if current is None else {"ETag": current},
         )
+
+
+_QUOTED_INTEGER = re.compile(r'^"[0-9]+"$')
 
 
 def _json_object(name: str, raw: str) -> dict:
     try:
         value = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise errors.bad_request(
             errors.INVALID_POSTED_DATA, f"body: {name} is not valid JSON ({error})"
         ) from None

@@ -12,6 +12,7 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
+from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX
 
 KINTO_SETTINGS = {
     "kinto.storage_backend": "kinto.core.storage.memory",
@@ -49,12 +50,23 @@ def build_app(base_path: Path, **attachment: str) -> webtest.TestApp:
 
 
 def files_under(base_path: Path) -> set[str]:
-    """Every file below the storage root, temporary ones included."""
-    return {
+    """Every file below the storage root, temporary ones included; each stored file's
+    metadata sidecar is checked to be there, and none to be left without its file."""
+    found = {
         str(Path(root, name).relative_to(base_path))
         for root, _, names in os.walk(base_path)
         for name in names
     }
+    sidecars = {name for name in found if Path(name).name.endswith(META_SUFFIX)}
+    files = found - sidecars
+    expected = {
+        str(Path(name).parent / f".{Path(name).name}{META_SUFFIX}")
+        for name in files
+        if not Path(name).name.startswith(TEMP_PREFIX)
+    }
+    expected = {name.removeprefix("./") for name in expected}
+    assert sidecars == expected, f"sidecars {sidecars} do not match files {files}"
+    return files
 
 
 def userid(app: webtest.TestApp, headers: dict[str, str]) -> str:

@@ -34,11 +34,11 @@ class FaultyStorage(LocalStorage):
                 raise StorageUnavailable("disk full")
             original_write(chunk)
 
-        def commit():
+        def commit(metadata):
             if "commit" in storage.fail_on:
                 writer.abort()
                 raise StorageUnavailable("rename failed")
-            return original_commit()
+            return original_commit(metadata)
 
         writer.write, writer.commit = write, commit
         return writer
@@ -114,8 +114,9 @@ def test_kinto_crash_on_record_update_removes_new_file(rig):
         raise RuntimeError("database went away")
 
     rig.kinto.on_write = crash
-    with pytest.raises(RuntimeError):
-        rig.upload("r1", "new.txt", b"new")
+    response = rig.upload("r1", "new.txt", b"new", status=500)
+    assert response.json["errno"] == 999
+    assert response.content_type == "application/json"
     assert rig.files() == {current["location"]}
 
 

@@ -27,6 +27,7 @@ import pytest
 import requests
 from requests_toolbelt import MultipartEncoder
 
+from .conftest import files_under
 from .servers import HOST, GunicornServer, free_port, rss_bytes, start_gunicorn
 
 MiB = 1024 * 1024
@@ -91,15 +92,6 @@ def write_ini(path: Path, *sections: str) -> Path:
 
 
 # Storage
-
-
-def files_under(root: Path) -> set[str]:
-    """Every file below the storage root, temporary ``.upload-*`` ones included."""
-    return {
-        str(Path(folder, name).relative_to(root))
-        for folder, _, names in os.walk(root)
-        for name in names
-    }
 
 
 def temp_files(root: Path) -> set[str]:

@@ -241,3 +241,14 @@ def test_client_preconditions_are_honoured_before_reading(uploads, app):
     replaced = uploads.upload("r1", content=b"new", headers={**ALICE, "If-Match": current})
     assert replaced.status_int == 200
     assert uploads.upload("r3", headers={**ALICE, "If-None-Match": "*"}).status_int == 201
+
+
+def test_client_precondition_values_follow_kinto(uploads, app):
+    uploads.upload("r1")
+    bad = uploads.upload("r1", headers={**ALICE, "If-Match": "123"}, status=400)
+    assert bad.json["errno"] == 107
+    assert "If-Match" in bad.json["message"]
+    assert uploads.upload("r1", headers={**ALICE, "If-Match": '"0"'}).status_int == 200
+    current = f'"{uploads.record("r1")["data"]["last_modified"]}"'
+    refused = uploads.upload("r1", headers={**ALICE, "If-None-Match": current}, status=412)
+    assert refused.headers["ETag"] == current

@@ -88,3 +88,12 @@ def test_without_serve_path_nothing_is_served(uploads, app):
     response = app.get("/attachments/" + meta["location"], status="*")
     assert response.status_int in (307, 404)  # Kinto's redirect to /v1/..., then 404
     assert response.body != b"x"
+
+
+def test_served_files_cannot_run_scripts_on_kintos_origin(served):
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    meta = served.upload("r1", "x.svg", svg).json
+    response = served.app.get(path_of(meta["location"]))
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]

@@ -23,7 +23,7 @@ def storage(tmp_path):
 def store(storage, key: str, content: bytes = b"content") -> str:
     writer = storage.open_writer(key, "text/plain")
     writer.write(content)
-    return writer.commit()
+    return writer.commit({"record": "/buckets/b/collections/c/records/r"})
 
 
 def test_written_file_is_invisible_until_commit(storage):
@@ -31,7 +31,7 @@ def test_written_file_is_invisible_until_commit(storage):
     writer.write(b"half")
     assert not storage.exists("a/b.txt")
     assert all(name.startswith(".upload-") for name in os.listdir(storage.path_of("a")))
-    key = writer.commit()
+    key = writer.commit({"record": "/r", "hash": "h", "size": 4})
     assert key == "a/b.txt"
     assert storage.exists(key)
     assert files_under(storage.base_path) == {"a/b.txt"}
@@ -98,3 +98,21 @@ def test_unwritable_root_raises_storage_unavailable(tmp_path):
         storage.ensure_root()
     with pytest.raises(StorageUnavailable):
         storage.open_writer("a.txt", "text/plain")
+
+
+def test_metadata_is_kept_beside_the_file(storage):
+    writer = storage.open_writer("a/b.txt", "text/plain")
+    writer.write(b"x")
+    key = writer.commit({"record": "/buckets/b/collections/c/records/r", "size": 1})
+    assert storage.metadata(key) == {"record": "/buckets/b/collections/c/records/r", "size": 1}
+    storage.delete(key)
+    assert storage.metadata(key) is None
+    assert files_under(storage.base_path) == set()
+
+
+def test_file_stored_by_something_else_has_no_metadata(storage):
+    os.makedirs(storage.path_of("old").rsplit("/", 1)[0], exist_ok=True)
+    with open(storage.path_of("plugin-file.txt"), "wb") as legacy:
+        legacy.write(b"from the plugin")
+    assert storage.exists("plugin-file.txt")
+    assert storage.metadata("plugin-file.txt") is None

@@ -8,6 +8,7 @@ abort) and later deletes it by key. Backends translate their library's errors in
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from urllib.parse import urljoin
 
 
@@ -18,8 +19,12 @@ class FileWriter(abc.ABC):
     def write(self, chunk: bytes) -> None: ...
 
     @abc.abstractmethod
-    def commit(self) -> str:
-        """Make the file visible; return its final key (never overwrites another file)."""
+    def commit(self, metadata: Mapping[str, object]) -> str:
+        """Make the file visible; return its final key (never overwrites another file).
+
+        ``metadata`` (owner record, hash, size) is kept beside the file, so that checking
+        who may remove it costs no read of the file itself.
+        """
 
     @abc.abstractmethod
     def abort(self) -> None:
@@ -43,16 +48,27 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
 
+    @abc.abstractmethod
+    def metadata(self, key: str) -> dict | None:
+        """What :meth:`FileWriter.commit` kept beside the file; ``None`` when unknown
+        (a file stored by something else, such as the older plugin)."""
+
+    @property
+    def location_prefix(self) -> str:
+        """What :meth:`url` puts before a key: ``base_url`` up to its last ``/``, as
+        ``urljoin`` reads it (the plugin's behaviour, kept for identical locations)."""
+        return urljoin(self.base_url, "x")[:-1] if self.base_url else ""
+
     def url(self, key: str) -> str:
         """The ``location`` recorded for ``key``."""
-        return urljoin(self.base_url, key) if self.base_url else key
+        return self.location_prefix + key
 
     def key_for(self, location: str) -> str | None:
         """The key behind a ``location`` this storage produced, else ``None``."""
-        if self.base_url:
-            if not location.startswith(self.base_url):
-                return None
-            location = location[len(self.base_url) :]
-        if not location or "://" in location:
+        prefix = self.location_prefix
+        if not location.startswith(prefix):
             return None
-        return location.lstrip("/")
+        key = location[len(prefix) :]
+        if not key or "://" in key or key.startswith("/"):
+            return None
+        return key

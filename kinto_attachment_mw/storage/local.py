@@ -3,11 +3,14 @@ into place, so readers never see half a file and an existing file is never overw
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import json
 import logging
 import os
 import posixpath
 import uuid
+from collections.abc import Mapping
 
 from ..errors import StorageUnavailable
 from .base import FileWriter, Storage
@@ -15,6 +18,8 @@ from .base import FileWriter, Storage
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".upload-"
+#: Each stored file ``name`` has its metadata in ``.name.meta`` beside it.
+META_SUFFIX = ".meta"
 _MAX_NAME_ATTEMPTS = 100
 
 
@@ -55,9 +60,10 @@ class LocalStorage(Storage):
 
     def delete(self, key: str) -> None:
         try:
-            os.unlink(self.path_of(key))
-        except FileNotFoundError:
-            pass
+            path = self.path_of(key)
+            for doomed in (path, _meta_path(path)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(doomed)
         except (OSError, UnsafePath) as error:
             raise StorageUnavailable(f"cannot delete {key}: {error}") from error
 
@@ -66,6 +72,19 @@ class LocalStorage(Storage):
             return os.path.isfile(self.path_of(key))
         except UnsafePath:
             return False
+
+    def metadata(self, key: str) -> dict | None:
+        try:
+            with open(_meta_path(self.path_of(key)), encoding="utf-8") as sidecar:
+                value = json.load(sidecar)
+        except (OSError, ValueError, UnsafePath):
+            return None
+        return value if isinstance(value, dict) else None
+
+
+def _meta_path(path: str) -> str:
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}{META_SUFFIX}")
 
 
 class _LocalWriter(FileWriter):
@@ -84,7 +103,7 @@ class _LocalWriter(FileWriter):
             self.abort()
             raise StorageUnavailable(f"cannot write {self._key}: {error}") from error
 
-    def commit(self) -> str:
+    def commit(self, metadata: Mapping[str, object]) -> str:
         try:
             self._file.close()
             key = self._link_into_place()
@@ -92,7 +111,22 @@ class _LocalWriter(FileWriter):
             self.abort()
             raise StorageUnavailable(f"cannot store {self._key}: {error}") from error
         self._remove_temp()
+        try:
+            self._write_metadata(self._storage.path_of(key), metadata)
+        except OSError as error:
+            self._storage.delete(key)
+            raise StorageUnavailable(f"cannot store metadata of {key}: {error}") from error
         return key
+
+    def _write_metadata(self, path: str, metadata: Mapping[str, object]) -> None:
+        temp_path = f"{self._temp_path}{META_SUFFIX}"
+        try:
+            with open(temp_path, "x", encoding="utf-8") as sidecar:
+                json.dump(dict(metadata), sidecar)
+            os.replace(temp_path, _meta_path(path))
+        finally:
+            if os.path.exists(temp_path):
+                os.unlink(temp_path)
 
     def _link_into_place(self) -> str:
         """Hard-link the temporary file under the first free name: atomic, never overwrites."""
