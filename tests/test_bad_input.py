@@ -366,3 +366,12 @@ def test_hostile_folder_placeholders_stay_under_root(storage_root):
     meta = uploads.upload("r1", "../a.txt", b"x").json
     assert (storage_root / meta["location"]).resolve().is_relative_to(storage_root.resolve())
     assert meta["location"] == "b/c/r1/r1-a.txt"
+
+
+def test_refused_upload_leaves_no_empty_folders(storage_root):
+    uploads = Uploads(
+        build_app(storage_root, folder="{bucket_id}/{collection_id}/{record_id}"), storage_root
+    )
+    response = raw_post(uploads.app, body(FILE, part("colour", b"red")))
+    assert response.status_int == 400
+    assert list(storage_root.iterdir()) == []

@@ -735,3 +735,31 @@ def test_oversize_upload_is_refused_before_the_whole_body(limited_server, chunke
     assert not finished
     assert files_under(root) == set()
     assert kinto.record(record_id).status_code == 404
+
+
+# 8. The embedded default that `make serve` runs
+
+
+def test_make_serve_configuration_works_as_documented(tmp_path):
+    """examples/kinto.ini: memory backend, files under ./attachments, served by the
+    middleware so that the path of each ``location`` URL resolves."""
+    ini = Path(__file__).resolve().parent.parent / "examples" / "kinto.ini"
+    server = start_gunicorn(
+        ["kinto_attachment_mw.wsgi:application"],
+        tmp_path / "gunicorn.log",
+        env={"KINTO_INI": str(ini)},
+        cwd=tmp_path,
+    )
+    try:
+        kinto = Kinto(server)
+        kinto.create_collection()
+        meta = assert_metadata(kinto.upload("readme", "notes.txt", b"hello"), "notes.txt", b"hello")
+        assert meta["location"].startswith("http://127.0.0.1:8888/attachments/b/c/")
+        path = meta["location"][len("http://127.0.0.1:8888") :]
+        fetched = requests.get(server.url + path, timeout=30)
+        assert fetched.content == b"hello"
+        assert files_under(tmp_path / "attachments") == {path[len("/attachments/") :]}
+        capability = kinto.request("GET", "/v1/").json()["capabilities"]["attachments"]
+        assert capability["base_url"] == "http://127.0.0.1:8888/attachments/"
+    finally:
+        server.stop()

@@ -116,3 +116,32 @@ def test_file_stored_by_something_else_has_no_metadata(storage):
         legacy.write(b"from the plugin")
     assert storage.exists("plugin-file.txt")
     assert storage.metadata("plugin-file.txt") is None
+
+
+def test_emptied_folders_are_pruned_up_to_the_root(storage):
+    writer = storage.open_writer("b/c/r1/x.txt", "text/plain")
+    writer.write(b"x")
+    writer.abort()
+    assert os.listdir(storage.base_path) == []
+    key = store(storage, "b/c/r2/y.txt")
+    store(storage, "b/c/r3/z.txt")
+    storage.delete(key)
+    assert sorted(os.listdir(storage.path_of("b/c"))) == ["r3"]
+    assert os.path.isdir(storage.base_path)
+
+
+def test_writer_recreates_a_folder_pruned_meanwhile(storage, monkeypatch):
+    real_makedirs = os.makedirs
+    calls = []
+
+    def makedirs_then_lose_it(path, exist_ok=False):
+        real_makedirs(path, exist_ok=exist_ok)
+        if not calls:
+            os.rmdir(path)  # another request pruned it right after
+        calls.append(path)
+
+    monkeypatch.setattr(os, "makedirs", makedirs_then_lose_it)
+    writer = storage.open_writer("fresh/x.txt", "text/plain")
+    writer.write(b"x")
+    assert writer.commit({}) == "fresh/x.txt"
+    assert len(calls) == 2

@@ -52,11 +52,28 @@ class LocalStorage(Storage):
 
     def open_writer(self, key: str, content_type: str) -> FileWriter:
         path = self.path_of(key)
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            return _LocalWriter(self, key, path)
-        except OSError as error:
-            raise StorageUnavailable(f"cannot write {key}: {error}") from error
+        for attempt in range(3):
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                return _LocalWriter(self, key, path)
+            except FileNotFoundError:  # the folder was pruned meanwhile: make it again
+                if attempt == 2:
+                    raise StorageUnavailable(
+                        f"cannot write {key}: folder keeps vanishing"
+                    ) from None
+            except OSError as error:
+                raise StorageUnavailable(f"cannot write {key}: {error}") from error
+        raise AssertionError("unreachable")
+
+    def prune_empty_folders(self, path: str) -> None:
+        """Remove the folders above ``path`` that are left empty, up to the root."""
+        folder = os.path.dirname(path)
+        while folder != self.base_path and folder.startswith(self.base_path + os.sep):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty, or already gone: either way, done
+                return
+            folder = os.path.dirname(folder)
 
     def delete(self, key: str) -> None:
         try:
@@ -66,6 +83,7 @@ class LocalStorage(Storage):
                     os.unlink(doomed)
         except (OSError, UnsafePath) as error:
             raise StorageUnavailable(f"cannot delete {key}: {error}") from error
+        self.prune_empty_folders(path)
 
     def exists(self, key: str) -> bool:
         try:
@@ -150,6 +168,8 @@ class _LocalWriter(FileWriter):
         try:
             os.unlink(self._temp_path)
         except FileNotFoundError:
-            pass
+            return
         except OSError as error:  # pragma: no cover - disk-level failure
             logger.warning("Could not remove temporary file %s: %s", self._temp_path, error)
+            return
+        self._storage.prune_empty_folders(self._temp_path)
