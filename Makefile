@@ -24,6 +24,7 @@ test: install
 
 bench: install
 	$(PYTHON) benchmarks/upload.py
+	$(PYTHON) benchmarks/passthrough.py
 
 lint: install
 	$(VENV)/bin/ruff check kinto_attachment_mw tests benchmarks examples

@@ -1,0 +1,85 @@
+"""Pass-through cost: what the middleware adds to requests that are not about attachments.
+
+Kinto (memory backend) is built in-process twice over the same app: bare, and wrapped by
+the middleware. A GET of a small record is timed in CPU seconds (steady on a noisy
+machine), in interleaved rounds (bare, wrapped, bare, ...), and the ratio is taken round
+by round.
+
+Usage: ``.venv/bin/python benchmarks/passthrough.py [--rounds 9] [--requests 500]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import statistics
+import tempfile
+import time
+import warnings
+
+import kinto
+from webob import Request
+
+from kinto_attachment_mw import AttachmentMiddleware
+
+RECORD = "/v1/buckets/b/collections/c/records/r"
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
+
+
+def build(storage_root: str):
+    settings = {
+        "kinto.storage_backend": "kinto.core.storage.memory",
+        "kinto.cache_backend": "kinto.core.cache.memory",
+        "kinto.permission_backend": "kinto.core.permission.memory",
+        "kinto.userid_hmac_secret": "bench",
+        "multiauth.policies": "basicauth",
+        "kinto.bucket_create_principals": "system.Authenticated",
+        "kinto.attachment.base_path": storage_root,
+    }
+    bare = kinto.main({}, **settings)
+    return bare, AttachmentMiddleware(bare, settings)
+
+
+def call(app, method: str, path: str, body: bytes = b"") -> int:
+    request = Request.blank(path, method=method, headers=AUTH)
+    if body:
+        request.body = body
+        request.content_type = "application/json"
+    return request.get_response(app).status_int
+
+
+def cpu_per_request(app, count: int) -> float:
+    start = time.process_time()
+    for _ in range(count):
+        assert call(app, "GET", RECORD) == 200
+    return (time.process_time() - start) / count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--requests", type=int, default=500)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory() as root:
+        bare, wrapped = build(root)
+        for path in ("/v1/buckets/b", "/v1/buckets/b/collections/c"):
+            call(bare, "PUT", path, b"{}")
+        call(bare, "PUT", RECORD, b'{"data": {"title": "small"}}')
+        cpu_per_request(bare, 100)  # warm-up
+        cpu_per_request(wrapped, 100)
+        pairs = []
+        for _ in range(args.rounds):
+            pairs.append(
+                (cpu_per_request(bare, args.requests), cpu_per_request(wrapped, args.requests))
+            )
+    bare_ms = statistics.median(b for b, _ in pairs) * 1000
+    wrapped_ms = statistics.median(w for _, w in pairs) * 1000
+    ratio = statistics.median(w / b for b, w in pairs)
+    print("\nPass-through: GET of a small record, in-process, CPU time per request")
+    print(f"  bare Kinto {bare_ms:.3f} ms, wrapped {wrapped_ms:.3f} ms, ratio {ratio:.3f}")
+    print(f"  ({args.rounds} interleaved rounds of {args.requests} requests, median ratio)")
+
+
+if __name__ == "__main__":
+    main()
