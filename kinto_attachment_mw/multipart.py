@@ -2,11 +2,13 @@
 
 The body goes through ``multipart``'s push parser chunk by chunk. The file part flows
 into a sink opened by the caller as soon as its headers are known (so the extension is
-checked before a byte is stored); the small ``data`` and ``permissions`` fields are kept.
+checked before a byte is stored); the small ``data`` and ``permissions`` fields are kept,
+and checked to be JSON objects as soon as each is complete.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,7 +39,8 @@ class FilePart:
 
 @dataclass
 class UploadForm:
-    fields: dict[str, str] = field(default_factory=dict)
+    #: ``data`` and ``permissions``, each a JSON object.
+    fields: dict[str, dict] = field(default_factory=dict)
     file: FilePart | None = None
 
 
@@ -89,7 +92,7 @@ def parse_form(
                             field_value.clear()
                     elif event is None:  # end of the current part
                         if field_name is not None:
-                            form.fields[field_name] = _decode(field_name, field_value)
+                            form.fields[field_name] = _json_object(field_name, field_value)
                         field_name, sink = None, None
                     elif sink is not None:
                         sink.write(event)
@@ -137,10 +140,14 @@ def _start_field(form: UploadForm, segment: multipart_lib.MultipartSegment) -> s
     return name
 
 
-def _decode(name: str, value: bytearray) -> str:
+def _json_object(name: str, value: bytearray) -> dict:
+    """A form field as the JSON object it must be; refused as soon as it is complete."""
     try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError as error:
+        parsed = json.loads(value.decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise errors.bad_request(
             errors.INVALID_POSTED_DATA, f"body: {name} is not valid JSON ({error})"
         ) from None
+    if not isinstance(parsed, dict):
+        raise errors.bad_request(errors.INVALID_POSTED_DATA, f"body: {name} is not a JSON object")
+    return parsed

@@ -6,7 +6,6 @@ Upload: permission probe (nothing read yet) -> stream-parse the body into a stor
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 
@@ -57,11 +56,10 @@ class AttachmentEndpoint:
                 boundary,
                 lambda part: stored.open(part, policy, record),
             )
-            fields = {name: _json_object(name, form.fields[name]) for name in form.fields}
             metadata = stored.commit(record)
-            body = {"data": {**fields.get("data", {}), FILE_FIELD: metadata}}
-            if "permissions" in fields:
-                body["permissions"] = fields["permissions"]
+            body = {"data": {**form.fields.get("data", {}), FILE_FIELD: metadata}}
+            if "permissions" in form.fields:
+                body["permissions"] = form.fields["permissions"]
             if existing is None:
                 written = self._retry_on_conflict(
                     lambda: self.kinto.create_record(environ, record, body)
@@ -186,7 +184,6 @@ class _StoredFile:
 
     def __init__(self, storage: Storage):
         self.storage = storage
-        self.part: FilePart | None = None
         self.filename = ""
         self.mimetype = ""
         self.sink: HashingSink | None = None
@@ -269,15 +266,3 @@ def _check_client_preconditions(environ: dict, existing: dict | None) -> None:
 
 
 _QUOTED_INTEGER = re.compile(r'^"[0-9]+"$')
-
-
-def _json_object(name: str, raw: str) -> dict:
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError) as error:
-        raise errors.bad_request(
-            errors.INVALID_POSTED_DATA, f"body: {name} is not valid JSON ({error})"
-        ) from None
-    if not isinstance(value, dict):
-        raise errors.bad_request(errors.INVALID_POSTED_DATA, f"body: {name} is not a JSON object")
-    return value

@@ -70,7 +70,7 @@ def test_file_reaches_sink_whole_whatever_the_chunking(sizes, data_first):
 
     form = parse_form(chunked(payload, sizes), BOUNDARY, open_file)
     assert opened == [FilePart("f.bin", "application/octet-stream")]
-    assert form.fields == {"data": '{"title": "x"}'}
+    assert form.fields == {"data": {"title": "x"}}
     assert hashlib.sha256(b"".join(sink.chunks)).digest() == hashlib.sha256(CONTENT).digest()
 
 
@@ -124,3 +124,11 @@ def test_boundary_from_content_type(content_type, ok):
         with pytest.raises(AttachmentError) as raised:
             multipart_boundary(content_type)
         assert raised.value.status == 400 and raised.value.errno == 107
+
+
+def test_invalid_data_before_the_file_is_refused_before_the_file_is_read():
+    payload = build(b"never read", data=b"{broken", data_first=True)
+    with pytest.raises(AttachmentError) as raised:
+        parse_form(iter([payload]), BOUNDARY, lambda part: pytest.fail("file opened"))
+    assert raised.value.errno == 109
+    assert raised.value.message.startswith("body: data is not valid JSON (")
