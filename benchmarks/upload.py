@@ -1,4 +1,4 @@
-"""Upload benchmark: throughput and server memory of large attachment uploads.
+"""Upload benchmark: throughput, CPU and memory of large attachment uploads, against a ceiling.
 
 The middleware promises to stream uploads: a 512 MiB file should go through a gunicorn
 worker without the worker holding it in memory. This script checks that promise the way a
@@ -7,15 +7,26 @@ on the way. It starts Kinto (memory backend) wrapped by the middleware in a temp
 directory, uploads random files of a few sizes, and samples the server's resident memory
 from /proc while each upload runs.
 
+A throughput alone says little (is 150 MiB/s good on this machine?), so a second gunicorn,
+with the same settings, runs ``ceiling_app.py``: the least any server must do with an
+upload (read the body, hash it, write it to disk). Each upload goes to both servers back to
+back (middleware, ceiling, middleware, ...), with the very same multipart body sent by the
+same client code, and the ratio middleware/ceiling is taken pair by pair, so that a slow
+moment of this shared machine weighs on both sides of a ratio rather than on one server.
+
 Usage: ``.venv/bin/python benchmarks/upload.py [--sizes 1,64,512] [--repeat 3]``
 
 Throughput is reported in MiB/s (file bytes, not multipart bytes, over the wall-clock time
-of the whole request, response included). Memory is the summed VmRSS of the gunicorn
-master and its workers; "peak growth" is the highest value seen during an upload minus the
-value just before it. Results are printed and written to benchmarks/results/upload.json.
+of the whole request, response included). Server CPU is utime + stime of the gunicorn
+master and its worker (/proc/PID/stat) during the request, per GiB of file, with utime
+alone beside it: steadier than wall-clock throughput on a small, shared machine (the
+client needs a core too), but counted in clock ticks (10 ms here), so coarse for small
+files. Memory is the summed VmRSS of the gunicorn master and its workers; "peak growth" is
+the highest value seen during an upload minus the value just before it. Results are
+printed and written to benchmarks/results/upload.json.
 
-Needs about twice the largest size in free disk space under $TMPDIR (default /tmp): the
-generated file, and its stored copy.
+Needs about three times the largest size in free disk space under $TMPDIR (default /tmp):
+the generated file, its stored copy, and the ceiling's copy while it is being written.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from importlib.metadata import version
@@ -43,20 +55,27 @@ import requests
 from requests_toolbelt import MultipartEncoder
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 DEFAULT_SIZES_MIB = (1, 64, 512)
 DEFAULT_REPEAT = 3
-#: The 512 MiB upload should grow the server's memory by less than this.
+#: The 512 MiB upload should grow the (middleware) server's memory by less than this.
 TARGET_SIZE_MIB = 512
 TARGET_GROWTH_MIB = 32
 SAMPLE_INTERVAL_S = 0.02
 #: Fewer samples than this per upload, and the peak is a guess (said so under the table).
 MIN_RELIABLE_SAMPLES = 5
+#: Fewer CPU clock ticks than this per upload, and CPU per GiB is coarse (said so too).
+MIN_RELIABLE_TICKS = 50
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 WRITE_CHUNK = MIB
 STARTUP_TIMEOUT_S = 60
 UPLOAD_TIMEOUT_S = 600
 AUTH = ("alice", "secret")
 BUCKET, COLLECTION = "b", "c"
-RESULTS_FILE = Path(__file__).resolve().parent / "results" / "upload.json"
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+RESULTS_FILE = BENCHMARKS_DIR / "results" / "upload.json"
+MIDDLEWARE, CEILING = "middleware", "ceiling"
+SERVERS = (MIDDLEWARE, CEILING)  # also the order of each pair of uploads
 
 INI_TEMPLATE = """\
 [app:main]
@@ -135,7 +154,7 @@ def _meminfo_kib(name: str) -> int:
     raise BenchmarkError(f"{name} not in /proc/meminfo")
 
 
-# Server memory, from /proc
+# Server memory and CPU, from /proc
 
 
 def process_tree(root_pid: int) -> list[int]:
@@ -209,7 +228,47 @@ class MemorySampler:
                 break
 
 
-# The server
+def cpu_times(pids: list[int]) -> tuple[float, float]:
+    """Summed (utime, stime) of ``pids`` (/proc/PID/stat), in seconds.
+
+    The server's own CPU, apart from the client's and the sampler's that share the machine:
+    steadier than wall-clock time, which waits whenever the other core is busy elsewhere.
+    Kept apart because system time also swings with the machine's memory history (see
+    ``Run``). Fields are counted after the ``)`` closing the command name (it may hold
+    spaces): utime and stime are fields 14 and 15.
+    """
+    user = system = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / CLOCK_TICKS_PER_S, system / CLOCK_TICKS_PER_S
+
+
+# The servers
+
+
+@dataclass
+class Server:
+    """A running gunicorn: the middleware's or the ceiling's."""
+
+    name: str
+    process: subprocess.Popen
+    base_url: str
+    log: Path
+    #: The ceiling hashes the raw multipart body; the middleware, the file inside it.
+    hashes_raw_body: bool
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def state(self) -> str:
+        return "running" if self.process.poll() is None else f"exited ({self.process.returncode})"
 
 
 def write_ini(workdir: Path) -> Path:
@@ -227,17 +286,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(ini: Path, port: int, log: Path) -> subprocess.Popen:
-    """gunicorn with one sync worker, the deployment the streaming promise is about.
+def gunicorn_command(app: str, port: int, *extra: str) -> list[str]:
+    """One sync worker, the deployment the streaming promise is about; both servers use it.
 
-    In its own session, so that Ctrl-C reaches only this script, which then stops the
-    server itself (in ``finally``) and can wait for it.
+    The timeout must outlast the slowest upload, or the worker would be killed mid-body.
     """
-    command = [
+    return [
         sys.executable,
         "-m",
         "gunicorn",
-        "kinto_attachment_mw.wsgi:application",
+        app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -247,43 +305,83 @@ def start_server(ini: Path, port: int, log: Path) -> subprocess.Popen:
         "--timeout",
         str(UPLOAD_TIMEOUT_S),
         "--no-control-socket",
+        *extra,
     ]
-    env = {**os.environ, "KINTO_INI": str(ini)}
+
+
+def start_server(
+    name: str,
+    app: str,
+    workdir: Path,
+    env: dict[str, str],
+    *extra_args: str,
+    hashes_raw_body: bool = False,
+) -> Server:
+    """Start gunicorn on a free port, logging to ``workdir/<name>.log``.
+
+    In its own session, so that Ctrl-C reaches only this script, which then stops the
+    server itself (in ``finally``) and can wait for it.
+    """
+    port = free_port()
+    log = workdir / f"{name}.log"
     with open(log, "wb") as log_file:
-        return subprocess.Popen(
-            command,
-            cwd=ini.parent,
-            env=env,
+        process = subprocess.Popen(
+            gunicorn_command(app, port, *extra_args),
+            cwd=workdir,
+            env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return Server(name, process, f"http://127.0.0.1:{port}", log, hashes_raw_body)
 
 
-def wait_until_ready(server: subprocess.Popen, base_url: str, log: Path) -> None:
+def start_middleware(workdir: Path) -> Server:
+    """Kinto (memory backends) wrapped by the middleware, storing under ``workdir``."""
+    env = {"KINTO_INI": str(write_ini(workdir))}
+    return start_server(MIDDLEWARE, "kinto_attachment_mw.wsgi:application", workdir, env)
+
+
+def start_ceiling(workdir: Path) -> Server:
+    """The ceiling app, writing under ``workdir`` too: the same disk as the middleware's."""
+    folder = workdir / "ceiling"
+    folder.mkdir()
+    return start_server(
+        CEILING,
+        "ceiling_app:application",
+        workdir,
+        {"CEILING_DIR": str(folder)},
+        "--pythonpath",
+        str(BENCHMARKS_DIR),
+        hashes_raw_body=True,
+    )
+
+
+def wait_until_ready(server: Server) -> None:
+    """Poll Kinto's heartbeat (the ceiling answers any path) until it says yes."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchmarkError(f"gunicorn exited with {server.returncode}:\n{tail(log)}")
+        if server.process.poll() is not None:
+            raise BenchmarkError(f"{server.name} gunicorn {server.state()} while starting")
         try:
-            if requests.get(f"{base_url}/v1/__heartbeat__", timeout=2).status_code == 200:
+            if requests.get(f"{server.base_url}/v1/__heartbeat__", timeout=2).ok:
                 return
         except requests.RequestException:  # not listening yet, or still importing
             pass
         time.sleep(0.2)
-    raise BenchmarkError(f"no heartbeat after {STARTUP_TIMEOUT_S} s:\n{tail(log)}")
+    raise BenchmarkError(f"{server.name}: no heartbeat after {STARTUP_TIMEOUT_S} s")
 
 
-def stop_server(server: subprocess.Popen) -> None:
+def stop_server(server: Server) -> None:
     """Quick shutdown (SIGINT) of the master; kill its whole session if it hangs."""
-    if server.poll() is None:
-        server.send_signal(signal.SIGINT)
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
         try:
-            server.wait(timeout=15)
+            server.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+            server.process.wait()
 
 
 def tail(log: Path, lines: int = 30) -> str:
@@ -291,6 +389,11 @@ def tail(log: Path, lines: int = 30) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
+
+
+def server_report(server: Server) -> str:
+    """What to show when a step failed: is the server alive, and what did it log."""
+    return f"{server.name} gunicorn is {server.state()}; end of its log:\n{tail(server.log)}"
 
 
 # Files and uploads
@@ -314,6 +417,48 @@ def make_random_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Payload:
+    """A generated file and the one multipart body that carries it, to both servers.
+
+    The boundary is fixed, so every upload of the file sends the very same bytes; the
+    body's hash and length are what the ceiling reports, the file's what the middleware does.
+    """
+
+    path: Path
+    size: int
+    sha256: str
+    boundary: str
+    body_size: int
+    body_sha256: str
+
+    def expected_by(self, server: Server) -> tuple[str, int]:
+        """The (hash, size) ``server`` must answer if it received every byte unchanged."""
+        if server.hashes_raw_body:
+            return self.body_sha256, self.body_size
+        return self.sha256, self.size
+
+
+def multipart_body(file, name: str, boundary: str) -> MultipartEncoder:
+    """The body of every upload: the file as field ``attachment``, read as it is sent."""
+    return MultipartEncoder(
+        {"attachment": (name, file, "application/octet-stream")}, boundary=boundary
+    )
+
+
+def make_payload(path: Path, size: int) -> Payload:
+    """Generate the file, then read its multipart body through once to hash it."""
+    sha256 = make_random_file(path, size)
+    boundary = uuid.uuid4().hex
+    digest, body_size = hashlib.sha256(), 0
+    with open(path, "rb") as file:
+        body = multipart_body(file, path.name, boundary)
+        while chunk := body.read(WRITE_CHUNK):
+            digest.update(chunk)
+            body_size += len(chunk)
+    return Payload(path, size, sha256, boundary, body_size, digest.hexdigest())
+
+
 def create_collection(session: requests.Session, base_url: str) -> None:
     for path in (f"/v1/buckets/{BUCKET}", f"/v1/buckets/{BUCKET}/collections/{COLLECTION}"):
         response = session.put(base_url + path, json={}, timeout=30)
@@ -321,15 +466,16 @@ def create_collection(session: requests.Session, base_url: str) -> None:
             raise BenchmarkError(f"PUT {path}: {response.status_code} {response.text[:500]}")
 
 
-def upload(session: requests.Session, base_url: str, record_id: str, path: Path) -> dict:
-    """POST the file as multipart field ``attachment``, streamed from disk.
+def upload(session: requests.Session, base_url: str, record_id: str, payload: Payload) -> dict:
+    """POST the payload's body, streamed from disk; the ceiling ignores the URL.
 
     MultipartEncoder reads the open file as the socket accepts bytes and gives requests the
     body's length, so the client sends a Content-Length (as browsers do) in constant memory.
     """
     url = f"{base_url}/v1/buckets/{BUCKET}/collections/{COLLECTION}/records/{record_id}/attachment"
-    with open(path, "rb") as file:
-        body = MultipartEncoder({"attachment": (path.name, file, "application/octet-stream")})
+    name = payload.path.name
+    with open(payload.path, "rb") as file:
+        body = multipart_body(file, name, payload.boundary)
         response = session.post(
             url,
             data=body,
@@ -337,16 +483,18 @@ def upload(session: requests.Session, base_url: str, record_id: str, path: Path)
             timeout=(10, UPLOAD_TIMEOUT_S),
         )
     if response.status_code not in (200, 201):
-        raise BenchmarkError(f"upload of {path.name}: {response.status_code} {response.text[:500]}")
+        raise BenchmarkError(f"upload of {name}: {response.status_code} {response.text[:500]}")
     return response.json()
 
 
-def check_metadata(metadata: dict, sha256: str, size: int, name: str) -> None:
+def check_answer(answer: dict, server: Server, payload: Payload) -> None:
     """The server must have received every byte, unchanged."""
-    if metadata.get("hash") != sha256 or metadata.get("size") != size:
+    sha256, size = payload.expected_by(server)
+    if answer.get("hash") != sha256 or answer.get("size") != size:
         raise BenchmarkError(
-            f"upload of {name}: server says hash={metadata.get('hash')} "
-            f"size={metadata.get('size')}, expected hash={sha256} size={size}"
+            f"upload of {payload.path.name} to {server.name}: server says "
+            f"hash={answer.get('hash')} size={answer.get('size')}, "
+            f"expected hash={sha256} size={size}"
         )
 
 
@@ -355,8 +503,21 @@ def check_metadata(metadata: dict, sha256: str, size: int, name: str) -> None:
 
 @dataclass
 class Run:
+    """One upload to one server.
+
+    Server CPU is user + system time; user time alone is kept too, because system time
+    mostly pays for the kernel's side of the upload (socket, page cache), and on a VM that
+    hands freed memory back to its host (free page reporting), filling the page cache costs
+    several times more when the pages were freed seconds before than just before.
+    """
+
     seconds: float
     mib_per_s: float
+    server_cpu_s: float
+    server_user_s: float
+    server_cpu_s_per_gib: float
+    server_user_s_per_gib: float
+    client_cpu_s: float
     rss_before_mib: float
     rss_peak_mib: float
     rss_after_mib: float
@@ -367,53 +528,88 @@ class Run:
 
 @dataclass
 class SizeResult:
+    """All uploads of one size, by server; the i-th runs of the two servers make a pair."""
+
     size_mib: int
-    runs: list[Run] = field(default_factory=list)
+    runs: dict[str, list[Run]] = field(default_factory=lambda: {name: [] for name in SERVERS})
+
+    def median(self, server: str, measure: str) -> float:
+        """The median of a ``Run`` field (``mib_per_s``, ...) over ``server``'s runs."""
+        return statistics.median(getattr(run, measure) for run in self.runs[server])
+
+    def max_peak_growth_mib(self, server: str) -> float:
+        return max(run.peak_growth_mib for run in self.runs[server])
 
     @property
-    def median_mib_per_s(self) -> float:
-        return statistics.median(run.mib_per_s for run in self.runs)
+    def median_ratio(self) -> float:
+        """Median of middleware/ceiling MiB/s, pair by pair.
 
-    @property
-    def max_peak_growth_mib(self) -> float:
-        return max(run.peak_growth_mib for run in self.runs)
+        Each ratio compares two uploads made seconds apart, so a slow spell of the machine
+        tends to hit both of its terms; a ratio of the two medians would not pair them.
+        """
+        pairs = zip(self.runs[MIDDLEWARE], self.runs[CEILING], strict=True)
+        return statistics.median(mw.mib_per_s / ceiling.mib_per_s for mw, ceiling in pairs)
 
     @property
     def min_samples(self) -> int:
-        return min(run.samples for run in self.runs)
+        return min(run.samples for runs in self.runs.values() for run in runs)
+
+    @property
+    def min_ticks(self) -> float:
+        cpu = min(run.server_cpu_s for runs in self.runs.values() for run in runs)
+        return cpu * CLOCK_TICKS_PER_S
+
+    def server_summary(self, server: str) -> dict:
+        return {
+            "runs": len(self.runs[server]),
+            "median_mib_per_s": round(self.median(server, "mib_per_s"), 1),
+            "median_server_cpu_s_per_gib": round(self.median(server, "server_cpu_s_per_gib"), 2),
+            "median_server_user_s_per_gib": round(self.median(server, "server_user_s_per_gib"), 2),
+            "max_peak_growth_mib": round(self.max_peak_growth_mib(server), 1),
+            "details": [asdict(run) for run in self.runs[server]],
+        }
 
     def summary(self) -> dict:
+        """The middleware's figures at the top level, where they were before the ceiling."""
         return {
             "size_mib": self.size_mib,
-            "runs": len(self.runs),
-            "median_mib_per_s": round(self.median_mib_per_s, 1),
-            "max_peak_growth_mib": round(self.max_peak_growth_mib, 1),
-            "details": [asdict(run) for run in self.runs],
+            **self.server_summary(MIDDLEWARE),
+            "median_ratio_to_ceiling": round(self.median_ratio, 3),
+            CEILING: self.server_summary(CEILING),
         }
 
 
 def measured_upload(
-    session: requests.Session,
-    base_url: str,
-    server_pid: int,
-    record_id: str,
-    path: Path,
-    sha256: str,
-    size: int,
+    session: requests.Session, server: Server, record_id: str, payload: Payload
 ) -> Run:
-    """One upload, timed, with the server's memory sampled around and during it."""
-    pids = process_tree(server_pid)
+    """One upload, timed, with the server's CPU read and its memory sampled around it.
+
+    Client CPU (this process, sampler thread included) is kept in the details: it tells
+    whether the client, which shares the two cores with the server, was the bottleneck.
+    """
+    pids = process_tree(server.pid)
     before = rss_kib(pids)
+    (user_before, system_before), client_before = cpu_times(pids), time.process_time()
     with MemorySampler(pids) as sampler:
         started = time.perf_counter()
-        metadata = upload(session, base_url, record_id, path)
+        answer = upload(session, server.base_url, record_id, payload)
         seconds = time.perf_counter() - started
+    user_after, system_after = cpu_times(pids)
+    client_cpu = time.process_time() - client_before
     after = rss_kib(pids)
-    check_metadata(metadata, sha256, size, path.name)
+    check_answer(answer, server, payload)
     peak = max(sampler.peak_kib, after)
+    user = user_after - user_before
+    server_cpu = user + system_after - system_before
+    gib = payload.size / GIB
     return Run(
-        seconds=round(seconds, 3),
-        mib_per_s=round(size / MIB / seconds, 1),
+        seconds=round(seconds, 4),
+        mib_per_s=round(payload.size / MIB / seconds, 1),
+        server_cpu_s=round(server_cpu, 2),
+        server_user_s=round(user, 2),
+        server_cpu_s_per_gib=round(server_cpu / gib, 2),
+        server_user_s_per_gib=round(user / gib, 2),
+        client_cpu_s=round(client_cpu, 3),
         rss_before_mib=round(before / 1024, 1),
         rss_peak_mib=round(peak / 1024, 1),
         rss_after_mib=round(after / 1024, 1),
@@ -423,47 +619,49 @@ def measured_upload(
     )
 
 
-def warm_up(session: requests.Session, base_url: str, workdir: Path) -> None:
-    """A small upload first, so that imports and first-request setup are not measured."""
-    path = workdir / "warmup.bin"
-    sha256 = make_random_file(path, 64 * 1024)
-    for _ in range(2):
-        check_metadata(upload(session, base_url, "r-warmup", path), sha256, 64 * 1024, path.name)
-    path.unlink()
+def warm_up(session: requests.Session, servers: list[Server], workdir: Path) -> None:
+    """Small uploads first, so that imports and first-request setup are not measured."""
+    payload = make_payload(workdir / "warmup.bin", 64 * 1024)
+    for server in servers:
+        for _ in range(2):
+            check_answer(upload(session, server.base_url, "r-warmup", payload), server, payload)
+    payload.path.unlink()
 
 
 def bench_size(
     session: requests.Session,
-    base_url: str,
-    server_pid: int,
+    servers: list[Server],
     workdir: Path,
     size_mib: int,
     repeat: int,
 ) -> SizeResult:
-    size = size_mib * MIB
-    path = workdir / f"random-{size_mib}mib.bin"
-    sha256 = make_random_file(path, size)
+    """``repeat`` pairs of uploads of one file: to each server in turn, back to back."""
+    payload = make_payload(workdir / f"random-{size_mib}mib.bin", size_mib * MIB)
     result = SizeResult(size_mib)
     try:
         for index in range(1, repeat + 1):
-            run = measured_upload(
-                session, base_url, server_pid, f"r-{size_mib}", path, sha256, size
-            )
-            result.runs.append(run)
-            print(
-                f"  {size_mib} MiB, run {index}/{repeat}: {run.seconds:.2f} s, "
-                f"{run.mib_per_s:.1f} MiB/s, server RSS {run.rss_before_mib:.1f} -> "
-                f"peak {run.rss_peak_mib:.1f} ({run.peak_growth_mib:+.1f}) -> "
-                f"after {run.rss_after_mib:.1f} MiB "
-                f"(processes: {run.processes}, samples: {run.samples})",
-                flush=True,
-            )
+            for server in servers:
+                run = measured_upload(session, server, f"r-{size_mib}", payload)
+                result.runs[server.name].append(run)
+                print_run(f"{size_mib} MiB, run {index}/{repeat}, {server.name}", run)
     finally:
-        path.unlink()
+        payload.path.unlink()
     return result
 
 
 # Reporting
+
+
+def print_run(label: str, run: Run) -> None:
+    print(
+        f"  {label}: {run.seconds:.2f} s, {run.mib_per_s:.1f} MiB/s, "
+        f"server CPU {run.server_cpu_s:.2f} s (user {run.server_user_s:.2f}), "
+        f"client CPU {run.client_cpu_s:.2f} s, server RSS {run.rss_before_mib:.1f} -> "
+        f"peak {run.rss_peak_mib:.1f} ({run.peak_growth_mib:+.1f}) -> "
+        f"after {run.rss_after_mib:.1f} MiB "
+        f"(processes: {run.processes}, samples: {run.samples})",
+        flush=True,
+    )
 
 
 def print_environment(info: dict) -> None:
@@ -477,20 +675,51 @@ def print_environment(info: dict) -> None:
     print()
 
 
-def print_table(results: list[SizeResult]) -> None:
-    header = ("size (MiB)", "runs", "median MiB/s", "peak memory growth (MiB)")
-    rows = [
-        (
-            str(r.size_mib),
-            str(len(r.runs)),
-            f"{r.median_mib_per_s:.1f}",
-            f"{r.max_peak_growth_mib:.1f}",
+def table_rows(result: SizeResult) -> list[tuple[str, ...]]:
+    """One row per server, middleware first; the pairs' ratio on the middleware's row."""
+    rows = []
+    for name in SERVERS:
+        ratio = f"{result.median_ratio:.2f}" if name == MIDDLEWARE else ""
+        rows.append(
+            (
+                str(result.size_mib),
+                name,
+                str(len(result.runs[name])),
+                f"{result.median(name, 'mib_per_s'):.1f}",
+                ratio,
+                f"{result.median(name, 'server_cpu_s_per_gib'):.2f}",
+                f"{result.median(name, 'server_user_s_per_gib'):.2f}",
+                f"{result.max_peak_growth_mib(name):.1f}",
+            )
         )
-        for r in results
-    ]
+    return rows
+
+
+def print_table(results: list[SizeResult]) -> None:
+    header = (
+        "size (MiB)",
+        "server",
+        "runs",
+        "MiB/s",
+        "mw/ceiling",
+        "server CPU s/GiB",
+        "user s/GiB",
+        "peak growth (MiB)",
+    )
+    rows = [row for result in results for row in table_rows(result)]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    print(
+        "MiB/s, CPU: medians over the runs; mw/ceiling: median of the pairs' MiB/s ratios; "
+        "server CPU: user + system;\npeak growth: largest over the runs."
+    )
+    print_notes(results)
+    print()
+
+
+def print_notes(results: list[SizeResult]) -> None:
+    """Say which figures rest on too few memory samples or CPU ticks to be trusted."""
     too_short = [str(r.size_mib) for r in results if r.min_samples < MIN_RELIABLE_SAMPLES]
     if too_short:
         print(
@@ -498,14 +727,19 @@ def print_table(results: list[SizeResult]) -> None:
             f"sampling intervals ({SAMPLE_INTERVAL_S * 1000:.0f} ms); a short-lived peak "
             "may have been missed."
         )
-    print()
+    coarse = [str(r.size_mib) for r in results if r.min_ticks < MIN_RELIABLE_TICKS]
+    if coarse:
+        print(
+            f"Note: server CPU for {', '.join(coarse)} MiB rests on under {MIN_RELIABLE_TICKS} "
+            f"clock ticks ({1000 / CLOCK_TICKS_PER_S:.0f} ms each) per upload: coarse."
+        )
 
 
 def target_verdict(results: list[SizeResult]) -> dict:
     """Whether the 512 MiB upload stayed under the memory target (reported, never fatal)."""
     for result in results:
         if result.size_mib == TARGET_SIZE_MIB:
-            growth = result.max_peak_growth_mib
+            growth = result.max_peak_growth_mib(MIDDLEWARE)
             return {"measured": True, "growth_mib": growth, "met": growth < TARGET_GROWTH_MIB}
     return {"measured": False}
 
@@ -524,8 +758,17 @@ def write_json(info: dict, results: list[SizeResult], verdict: dict, seconds: fl
     document = {
         "benchmark": "upload",
         "environment": info,
-        "units": {"throughput": "MiB/s (file bytes / request wall time)", "memory": "MiB"},
+        "units": {
+            "throughput": "MiB/s (file bytes / request wall time)",
+            "memory": "MiB",
+            "server_cpu": "s per GiB of file (utime + stime of gunicorn master and worker)",
+            "server_user": "s per GiB of file (utime alone)",
+            "ratio": "median over pairs of middleware MiB/s / ceiling MiB/s",
+        },
         "memory_measure": "sum of VmRSS of gunicorn master and workers; growth = peak - before",
+        "ceiling": "benchmarks/ceiling_app.py under the same gunicorn settings: reads the body "
+        "in 1 MiB chunks, hashes it (SHA-256) and writes it to a file; same multipart body, "
+        "uploaded right after the middleware's in each pair",
         "results": [result.summary() for result in results],
         "target": {"size_mib": TARGET_SIZE_MIB, "max_growth_mib": TARGET_GROWTH_MIB, **verdict},
         "total_seconds": round(seconds, 1),
@@ -568,32 +811,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_benchmark(sizes: list[int], repeat: int, workdir: Path) -> list[SizeResult]:
-    """Start the server, measure every size, and always stop the server again."""
-    log = workdir / "gunicorn.log"
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    server = start_server(write_ini(workdir), port, log)
+    """Start both servers, measure every size, and always stop the servers again."""
+    servers: list[Server] = []
     step = "start"
     try:
-        wait_until_ready(server, base_url, log)
-        print(f"gunicorn (pid {server.pid}) ready on {base_url}", flush=True)
+        # In SERVERS order, which is each pair's: middleware first, then ceiling.
+        servers.append(start_middleware(workdir))
+        servers.append(start_ceiling(workdir))
+        for server in servers:
+            wait_until_ready(server)
+            print(
+                f"{server.name} gunicorn (pid {server.pid}) ready on {server.base_url}",
+                flush=True,
+            )
         with requests.Session() as session:
             session.auth = AUTH
             step = "setup"
-            create_collection(session, base_url)
-            warm_up(session, base_url, workdir)
+            create_collection(session, servers[0].base_url)
+            warm_up(session, servers, workdir)
             results = []
             for size_mib in sizes:
                 step = f"{size_mib} MiB upload"
-                results.append(bench_size(session, base_url, server.pid, workdir, size_mib, repeat))
+                results.append(bench_size(session, servers, workdir, size_mib, repeat))
             return results
     except (BenchmarkError, requests.RequestException) as error:
-        state = "running" if server.poll() is None else f"exited ({server.returncode})"
-        raise BenchmarkError(
-            f"{step} failed: {error}\ngunicorn is {state}; end of its log:\n{tail(log)}"
-        ) from error
+        reports = "\n".join(server_report(server) for server in servers)
+        raise BenchmarkError(f"{step} failed: {error}\n{reports}") from error
     finally:
-        stop_server(server)
+        for server in servers:
+            stop_server(server)
 
 
 def _exit_on_sigterm(signum, frame) -> None:
