@@ -9,6 +9,7 @@ and checked to be JSON objects as soon as each is complete.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -143,7 +144,9 @@ def _start_field(form: UploadForm, segment: multipart_lib.MultipartSegment) -> s
 def _json_object(name: str, value: bytearray) -> dict:
     """A form field as the JSON object it must be; refused as soon as it is complete."""
     try:
-        parsed = json.loads(value.decode("utf-8"))
+        parsed = json.loads(
+            value.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
+        )
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise errors.bad_request(
             errors.INVALID_POSTED_DATA, f"body: {name} is not valid JSON ({error})"
@@ -151,3 +154,15 @@ def _json_object(name: str, value: bytearray) -> dict:
     if not isinstance(parsed, dict):
         raise errors.bad_request(errors.INVALID_POSTED_DATA, f"body: {name} is not a JSON object")
     return parsed
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """Python reads 1e999 as infinity, which Kinto (strict JSON) would then refuse."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is out of range")
+    return number

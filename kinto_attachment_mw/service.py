@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 HELLO_PATH = "/v1/"
 HEARTBEAT_PATH = "/v1/__heartbeat__"
-HEARTBEAT_FOLDER = "__heartbeat__"
+#: At the root, in no folder: a folder would be pruned and re-made under concurrent checks.
+HEARTBEAT_PREFIX = ".heartbeat-"
 
 
 class ServiceEndpoints:
@@ -60,7 +61,7 @@ class ServiceEndpoints:
         """A real write and delete of a small file (always healthy when read-only)."""
         if self.readonly:
             return True
-        key = f"{HEARTBEAT_FOLDER}/{uuid.uuid4()}.txt"
+        key = f"{HEARTBEAT_PREFIX}{uuid.uuid4()}.txt"
         try:
             writer = self.storage.open_writer(key, "text/plain")
             try:

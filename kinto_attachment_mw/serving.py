@@ -4,13 +4,16 @@ server in front. Production should let nginx or a CDN do this."""
 from __future__ import annotations
 
 import os
+import stat
 
 from webob import Request, Response
 
 from . import errors
 from .naming import mimetype_for
 from .settings import Policy
-from .storage.local import TEMP_PREFIX, LocalStorage, UnsafePath
+from .storage.local import LocalStorage, UnsafePath
+
+_BLOCK = 256 * 1024
 
 
 class FileServer:
@@ -23,58 +26,98 @@ class FileServer:
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed("GET, HEAD")
         key = request.path_info[len(self.prefix) :]
-        if any(segment.startswith(".") for segment in key.split("/")) or TEMP_PREFIX in key:
-            raise _not_found()
+        if any(segment.startswith(".") for segment in key.split("/")):
+            raise _not_found()  # temporary files, metadata sidecars
         try:
-            path = self.storage.path_of(key)
-            stat = os.stat(path)
-            if not os.path.isfile(path):
-                raise _not_found()
+            # Opened here, so a file removed meanwhile is a 404 and not a broken body;
+            # once open, the handle keeps serving it even if it is removed.
+            handle = open(self.storage.path_of(key), "rb")  # noqa: SIM115 (closed below)
         except (UnsafePath, OSError):
             raise _not_found() from None
+        try:
+            response = self._respond(request, key, handle)
+            if isinstance(response.app_iter, _FileRange):
+                handle = None  # the body owns it now
+            return response
+        finally:
+            if handle is not None:
+                handle.close()
+
+    def _respond(self, request: Request, key: str, handle) -> Response:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_found()
+        size = info.st_size
         response = Response(
-            app_iter=_FileBody(path),
             content_type=mimetype_for(key, None, self.policy),
-            content_length=stat.st_size,
-            last_modified=stat.st_mtime,
+            last_modified=info.st_mtime,
             accept_ranges="bytes",
-            conditional_response=True,
             charset=None,
         )
-        response.etag = f"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"
+        response.etag = f"{info.st_ino:x}-{size:x}-{info.st_mtime_ns:x}"
         response.cache_control = "public, max-age=3600"
         # Uploaded content is served from Kinto's own origin: an SVG or HTML file must
         # not be able to run scripts there with the visitor's credentials.
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+
+        if _not_modified(request, response):
+            response.status = 304
+            del response.content_type
+            return response
+        start, stop = 0, size
+        wanted = request.range if _range_applies(request, response) else None
+        if wanted is not None:
+            bounds = wanted.range_for_length(size)
+            if bounds is None:
+                response.status = 416
+                response.headers["Content-Range"] = f"bytes */{size}"
+                response.content_length = 0
+                return response
+            start, stop = bounds
+            response.status = 206
+            response.content_range = (start, stop, size)
+        response.content_length = stop - start
+        if request.method == "GET":
+            response.app_iter = _FileRange(handle, start, stop)
         return response
 
 
-class _FileBody:
-    """Opens the file only when the body is actually sent (not for 304 or HEAD)."""
+def _not_modified(request: Request, response: Response) -> bool:
+    if request.if_none_match:
+        return response.etag in request.if_none_match
+    since = request.if_modified_since
+    return since is not None and response.last_modified <= since
 
-    def __init__(self, path: str):
-        self.path = path
+
+def _range_applies(request: Request, response: Response) -> bool:
+    """A Range is honoured unless If-Range names another version of the file."""
+    if request.range is None:
+        return False
+    if_range = request.headers.get("If-Range")
+    return not if_range or if_range.strip('"') == response.etag
+
+
+class _FileRange:
+    """The bytes ``[start, stop)`` of an open file, closed by the server when done."""
+
+    def __init__(self, handle, start: int, stop: int):
+        self.handle = handle
+        self.start = start
+        self.stop = stop
 
     def __iter__(self):
-        return self.app_iter_range()
+        self.handle.seek(self.start)
+        remaining = self.stop - self.start
+        while remaining > 0:
+            block = self.handle.read(min(_BLOCK, remaining))
+            if not block:
+                return
+            remaining -= len(block)
+            yield block
 
-    def app_iter_range(self, seek: int | None = None, limit: int | None = None):
-        with open(self.path, "rb") as handle:
-            if seek:
-                handle.seek(seek)
-            remaining = None if limit is None else limit - (seek or 0)
-            while remaining is None or remaining > 0:
-                size = _BLOCK if remaining is None else min(_BLOCK, remaining)
-                block = handle.read(size)
-                if not block:
-                    return
-                if remaining is not None:
-                    remaining -= len(block)
-                yield block
-
-
-_BLOCK = 256 * 1024
+    def close(self) -> None:
+        self.handle.close()
 
 
 def _not_found() -> errors.AttachmentError:

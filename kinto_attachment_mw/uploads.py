@@ -94,14 +94,8 @@ class AttachmentEndpoint:
 
     def remove(self, request: Request, record: RecordPath) -> Response:
         environ = request.environ
-        existing = self._authorize(environ, record)
-        if existing is None:
-            raise errors.AttachmentError(
-                404,
-                errors.INVALID_RESOURCE_ID,
-                None,
-                details={"id": record.record_id, "resource_name": "record"},
-            )
+        existing = self._authorize(environ, record, must_exist=True)
+        assert existing is not None
         record = self._resolve_bucket(environ, record)
         if FILE_FIELD in existing:
             written = self._retry_on_conflict(
@@ -118,7 +112,9 @@ class AttachmentEndpoint:
 
     # Shared steps
 
-    def _authorize(self, environ: dict, record: RecordPath) -> dict | None:
+    def _authorize(
+        self, environ: dict, record: RecordPath, must_exist: bool = False
+    ) -> dict | None:
         """Kinto's verdict on this caller writing this record, before the body is read.
 
         Returns the existing record (``None`` when it is to be created); Kinto's refusal
@@ -128,7 +124,14 @@ class AttachmentEndpoint:
         if allowed.status != 412:
             raise errors.KintoAnswer(allowed.response)
         existing = _existing_record(allowed)
-        _check_client_preconditions(environ, existing)
+        if existing is None and must_exist:
+            raise errors.AttachmentError(
+                404,
+                errors.INVALID_RESOURCE_ID,
+                None,
+                details={"id": record.record_id, "resource_name": "record"},
+            )
+        _check_client_preconditions(environ, existing, allowed.response.headers.get("ETag"))
         return existing
 
     def _resolve_bucket(self, environ: dict, record: RecordPath) -> RecordPath:
@@ -233,36 +236,43 @@ def _existing_record(probe: KintoResponse) -> dict | None:
     return existing if isinstance(existing, dict) else None
 
 
-def _check_client_preconditions(environ: dict, existing: dict | None) -> None:
+def _check_client_preconditions(environ: dict, existing: dict | None, etag: str | None) -> None:
     """Honour the client's own ``If-Match`` / ``If-None-Match`` before reading the body.
 
     The record write is conditional on the version seen by the probe anyway; this lets a
-    client say which version it means to replace, as on Kinto's record endpoints (where
-    ``"0"`` means no precondition, and a value must be a quoted integer or ``*``).
+    client say which version it means to replace, with the rules of Kinto's record
+    endpoints: values are ``*`` or quoted integers, ``"0"`` means no precondition,
+    ``If-None-Match`` only acts as ``*``.
     """
-    current = None if existing is None else f'"{existing.get("last_modified")}"'
-    failed = False
-    for header, fails_when_equal in (("If-Match", False), ("If-None-Match", True)):
-        value = environ.get("HTTP_" + header.upper().replace("-", "_"), "").strip()
-        if not value or value == '"0"':
-            continue
-        if value == "*":
-            matches = existing is not None
-        elif _QUOTED_INTEGER.match(value):
-            matches = value == current
-        else:
-            raise errors.validation_error(
-                "header", header, "The value should be integer between double quotes."
-            )
-        failed = failed or matches == fails_when_equal
+    if_match = _precondition(environ, "If-Match")
+    if_none_match = _precondition(environ, "If-None-Match")
+    if existing is None:
+        failed = bool(if_match)  # any If-Match needs the record to exist
+    elif if_none_match == "*":
+        failed = True
+    else:
+        failed = if_match not in (None, "*") and existing.get("last_modified") != if_match
     if failed:
         raise errors.AttachmentError(
             412,
             errors.MODIFIED_MEANWHILE,
             "Resource was modified meanwhile",
-            details=None if existing is None else {"existing": existing},
-            headers={} if current is None else {"ETag": current},
+            details={} if existing is None else {"existing": existing},
+            headers={"ETag": etag} if etag else {},
         )
+
+
+def _precondition(environ: dict, header: str) -> int | str | None:
+    value = environ.get("HTTP_" + header.upper().replace("-", "_"), "").strip()
+    if not value:
+        return None
+    if value == "*":
+        return value
+    if not _QUOTED_INTEGER.match(value):
+        raise errors.validation_error(
+            "header", header, "The value should be integer between double quotes."
+        )
+    return int(value[1:-1]) or None
 
 
 _QUOTED_INTEGER = re.compile(r'^"[0-9]+"$')

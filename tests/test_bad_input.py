@@ -173,6 +173,22 @@ CASES = [
         id="json-not-object",
     ),
     pytest.param(
+        body(FILE, part("data", b'{"x": NaN}')),
+        MULTIPART,
+        None,
+        109,
+        "body: data is not valid JSON (NaN is not JSON",
+        id="json-nan",
+    ),
+    pytest.param(
+        body(FILE, part("data", b'{"x": 1e999}')),
+        MULTIPART,
+        None,
+        109,
+        "body: data is not valid JSON (1e999 is out of range",
+        id="json-infinite",
+    ),
+    pytest.param(
         body(FILE, part("data", b"\xff\xfe")),
         MULTIPART,
         None,

@@ -244,11 +244,22 @@ def test_client_preconditions_are_honoured_before_reading(uploads, app):
 
 
 def test_client_precondition_values_follow_kinto(uploads, app):
+    """Kinto 26.5's rules: quoted integers compared as numbers, "0" is no precondition,
+    a quoted If-None-Match is ignored on writes, a missing record is 404 before 412."""
     uploads.upload("r1")
     bad = uploads.upload("r1", headers={**ALICE, "If-Match": "123"}, status=400)
     assert bad.json["errno"] == 107
     assert "If-Match" in bad.json["message"]
     assert uploads.upload("r1", headers={**ALICE, "If-Match": '"0"'}).status_int == 200
-    current = f'"{uploads.record("r1")["data"]["last_modified"]}"'
-    refused = uploads.upload("r1", headers={**ALICE, "If-None-Match": current}, status=412)
-    assert refused.headers["ETag"] == current
+    timestamp = uploads.record("r1")["data"]["last_modified"]
+    padded = f'"0{timestamp}"'
+    assert uploads.upload("r1", headers={**ALICE, "If-Match": padded}).status_int == 200
+    timestamp = uploads.record("r1")["data"]["last_modified"]
+    quoted = f'"{timestamp}"'
+    assert uploads.upload("r1", headers={**ALICE, "If-None-Match": quoted}).status_int == 200
+    stale = uploads.upload("r1", headers={**ALICE, "If-Match": quoted}, status=412)
+    assert stale.headers["ETag"] == f'"{uploads.record("r1")["data"]["last_modified"]}"'
+    missing = uploads.upload("nope", headers={**ALICE, "If-Match": quoted}, status=412)
+    assert missing.headers["ETag"]  # the collection's timestamp, as Kinto gives it
+    gone = app.delete(f"{RECORDS}/nope/attachment", headers={**ALICE, "If-Match": "*"}, status=404)
+    assert gone.json["errno"] == 110

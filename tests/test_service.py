@@ -68,3 +68,24 @@ def test_heartbeat_is_true_when_read_only(storage_root):
 
 def test_lbheartbeat_is_untouched(app):
     assert app.get("/v1/__lbheartbeat__").json == {}
+
+
+def test_concurrent_heartbeats_all_succeed(storage_root):
+    import threading
+
+    from kinto_attachment_mw.service import ServiceEndpoints
+    from kinto_attachment_mw.storage import LocalStorage
+
+    service = ServiceEndpoints(LocalStorage(str(storage_root)), None, readonly=False)
+    results: list[bool] = []
+
+    def check() -> None:
+        results.extend(service.storage_is_healthy() for _ in range(100))
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 400
+    assert files_under(storage_root) == set()

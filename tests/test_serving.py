@@ -97,3 +97,37 @@ def test_served_files_cannot_run_scripts_on_kintos_origin(served):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_range_edge_cases(served):
+    meta = served.upload("r1", "a.txt", b"abcdefghij").json
+    url = path_of(meta["location"])
+    full = served.app.get(url, headers={"Range": "bytes=2-5", "If-Range": '"other"'})
+    assert full.status_int == 200 and full.body == b"abcdefghij"
+    tail = served.app.get(url, headers={"Range": "bytes=-3"}, status=206)
+    assert tail.body == b"hij"
+    refused = served.app.get(url, headers={"Range": "bytes=50-60"}, status=416)
+    assert refused.headers["Content-Range"] == "bytes */10"
+    modified = full.headers["Last-Modified"]
+    served.app.get(url, headers={"If-Modified-Since": modified}, status=304)
+
+
+def test_file_removed_while_being_served_is_still_sent_whole(served, storage_root):
+    from webob import Request
+
+    meta = served.upload("r1", "a.txt", b"still here").json
+    request = Request.blank(path_of(meta["location"]))
+    status, headers, body_iter = None, None, None
+
+    def start_response(s, h, exc_info=None):
+        nonlocal status, headers
+        status, headers = s, h
+
+    body_iter = served.app.app(request.environ, start_response)
+    (storage_root / meta["location"][len(BASE_URL) :]).unlink()
+    try:
+        assert b"".join(body_iter) == b"still here"
+    finally:
+        body_iter.close()
+    assert status.startswith("200")
+    served.app.get(path_of(meta["location"]), status=404)

@@ -145,3 +145,58 @@ def test_writer_recreates_a_folder_pruned_meanwhile(storage, monkeypatch):
     writer.write(b"x")
     assert writer.commit({}) == "fresh/x.txt"
     assert len(calls) == 2
+
+
+def test_concurrent_writes_and_prunes_in_one_folder(storage):
+    """Deletes prune folders while other writers make them: no writer may fail."""
+    import sys
+    import threading
+
+    errors: list[Exception] = []
+
+    def churn(worker: int) -> None:
+        for round_ in range(400):
+            try:
+                key = store(storage, f"shared/deep/{worker}-{round_}.txt")
+                storage.delete(key)
+            except Exception as error:  # noqa: BLE001 - collected for the assertion
+                errors.append(error)
+
+    threads = [threading.Thread(target=churn, args=(n,)) for n in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert files_under(storage.base_path) == set()
+
+
+def test_a_name_held_by_a_file_without_metadata_is_not_taken(storage):
+    with open(storage.path_of("legacy.txt"), "wb") as legacy:
+        legacy.write(b"stored by the plugin")
+    assert store(storage, "legacy.txt", b"new") == "legacy-1.txt"
+    with open(storage.path_of("legacy.txt"), "rb") as legacy:
+        assert legacy.read() == b"stored by the plugin"
+
+
+def test_failure_between_metadata_and_file_leaves_nothing(storage, monkeypatch):
+    real_link = os.link
+
+    def link_metadata_only(source, target):
+        if not target.endswith(".meta"):
+            raise OSError(28, "No space left on device")
+        real_link(source, target)
+
+    writer = storage.open_writer("a/x.txt", "text/plain")
+    writer.write(b"x")
+    monkeypatch.setattr(os, "link", link_metadata_only)
+    with pytest.raises(StorageUnavailable):
+        writer.commit({"record": "/r"})
+    monkeypatch.undo()
+    assert not os.path.exists(storage.base_path + "/a")
+    assert files_under(storage.base_path) == set()

@@ -21,6 +21,7 @@ TEMP_PREFIX = ".upload-"
 #: Each stored file ``name`` has its metadata in ``.name.meta`` beside it.
 META_SUFFIX = ".meta"
 _MAX_NAME_ATTEMPTS = 100
+_MAX_FOLDER_ATTEMPTS = 10
 
 
 class UnsafePath(ValueError):
@@ -52,18 +53,15 @@ class LocalStorage(Storage):
 
     def open_writer(self, key: str, content_type: str) -> FileWriter:
         path = self.path_of(key)
-        for attempt in range(3):
+        for _ in range(_MAX_FOLDER_ATTEMPTS):
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 return _LocalWriter(self, key, path)
-            except FileNotFoundError:  # the folder was pruned meanwhile: make it again
-                if attempt == 2:
-                    raise StorageUnavailable(
-                        f"cannot write {key}: folder keeps vanishing"
-                    ) from None
+            except (FileNotFoundError, FileExistsError):
+                continue  # another request pruned the folder meanwhile: make it again
             except OSError as error:
                 raise StorageUnavailable(f"cannot write {key}: {error}") from error
-        raise AssertionError("unreachable")
+        raise StorageUnavailable(f"cannot write {key}: its folder keeps vanishing")
 
     def prune_empty_folders(self, path: str) -> None:
         """Remove the folders above ``path`` that are left empty, up to the root."""
@@ -112,6 +110,7 @@ class _LocalWriter(FileWriter):
         self._path = path
         folder = os.path.dirname(path)
         self._temp_path = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        self._temp_meta_path = self._temp_path + META_SUFFIX
         self._file = open(self._temp_path, "xb")  # noqa: SIM115 (closed in commit/abort)
 
     def write(self, chunk: bytes) -> None:
@@ -124,52 +123,51 @@ class _LocalWriter(FileWriter):
     def commit(self, metadata: Mapping[str, object]) -> str:
         try:
             self._file.close()
+            with open(self._temp_meta_path, "x", encoding="utf-8") as sidecar:
+                json.dump(dict(metadata), sidecar)
             key = self._link_into_place()
         except OSError as error:
             self.abort()
             raise StorageUnavailable(f"cannot store {self._key}: {error}") from error
-        self._remove_temp()
-        try:
-            self._write_metadata(self._storage.path_of(key), metadata)
-        except OSError as error:
-            self._storage.delete(key)
-            raise StorageUnavailable(f"cannot store metadata of {key}: {error}") from error
+        self._remove_temps()
         return key
 
-    def _write_metadata(self, path: str, metadata: Mapping[str, object]) -> None:
-        temp_path = f"{self._temp_path}{META_SUFFIX}"
-        try:
-            with open(temp_path, "x", encoding="utf-8") as sidecar:
-                json.dump(dict(metadata), sidecar)
-            os.replace(temp_path, _meta_path(path))
-        finally:
-            if os.path.exists(temp_path):
-                os.unlink(temp_path)
-
     def _link_into_place(self) -> str:
-        """Hard-link the temporary file under the first free name: atomic, never overwrites."""
+        """Claim the first free name with the metadata, then give it the file.
+
+        Both are hard links, atomic and never overwriting. Should the process die between
+        the two, a sidecar is left without its file, never a file without its sidecar.
+        """
         stem, extension = posixpath.splitext(self._key)
-        key, path = self._key, self._path
-        for attempt in range(1, _MAX_NAME_ATTEMPTS + 1):
+        for attempt in range(_MAX_NAME_ATTEMPTS):
+            key = self._key if attempt == 0 else f"{stem}-{attempt}{extension}"
+            path = self._storage.path_of(key)
+            meta_path = _meta_path(path)
+            try:
+                os.link(self._temp_meta_path, meta_path)
+            except FileExistsError:
+                continue
             try:
                 os.link(self._temp_path, path)
-                return key
-            except FileExistsError:
-                key = f"{stem}-{attempt}{extension}"
-                path = self._storage.path_of(key)
+            except BaseException as error:
+                os.unlink(meta_path)
+                if isinstance(error, FileExistsError):
+                    continue  # a file stored by something else, without metadata
+                raise
+            return key
         raise OSError(errno.EEXIST, f"no free name for {self._key}")
 
     def abort(self) -> None:
         if not self._file.closed:
             self._file.close()
-        self._remove_temp()
+        self._remove_temps()
 
-    def _remove_temp(self) -> None:
-        try:
-            os.unlink(self._temp_path)
-        except FileNotFoundError:
-            return
-        except OSError as error:  # pragma: no cover - disk-level failure
-            logger.warning("Could not remove temporary file %s: %s", self._temp_path, error)
-            return
+    def _remove_temps(self) -> None:
+        for temp_path in (self._temp_path, self._temp_meta_path):
+            try:
+                os.unlink(temp_path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:  # pragma: no cover - disk-level failure
+                logger.warning("Could not remove temporary file %s: %s", temp_path, error)
         self._storage.prune_empty_folders(self._temp_path)
