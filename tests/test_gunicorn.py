@@ -274,15 +274,20 @@ def kinto_ini_server(
     return server, root
 
 
-@pytest.fixture(scope="module")
-def main_server(tmp_path_factory) -> Iterator[tuple[Kinto, Path]]:
-    server, root = kinto_ini_server(tmp_path_factory.mktemp("main"))
+def running_kinto(tmp: Path, attachment: dict[str, str] | None = None):
+    """A started server with alice's collection, as a fixture body: stopped afterwards."""
+    server, root = kinto_ini_server(tmp, attachment=attachment)
     try:
         kinto = Kinto(server)
         kinto.create_collection()
         yield kinto, root
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def main_server(tmp_path_factory) -> Iterator[tuple[Kinto, Path]]:
+    yield from running_kinto(tmp_path_factory.mktemp("main"))
 
 
 @pytest.fixture
@@ -704,14 +709,8 @@ def test_content_length_smaller_than_body(kinto, root, missing):
 
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory) -> Iterator[tuple[Kinto, Path]]:
-    tmp = tmp_path_factory.mktemp("limited")
-    server, root = kinto_ini_server(tmp, attachment={"kinto.attachment.max_size_bytes": str(MiB)})
-    try:
-        kinto = Kinto(server)
-        kinto.create_collection()
-        yield kinto, root
-    finally:
-        server.stop()
+    limit = {"kinto.attachment.max_size_bytes": str(MiB)}
+    yield from running_kinto(tmp_path_factory.mktemp("limited"), limit)
 
 
 @pytest.mark.parametrize("chunked", TRANSFERS)
