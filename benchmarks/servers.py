@@ -1,0 +1,212 @@
+"""The two gunicorn servers the upload benchmark compares: the middleware's and the ceiling's.
+
+Both run under the same gunicorn settings, in their own process (so that their memory and
+CPU can be read from /proc apart from the client's), on a free local port, with their logs
+kept in the work directory to show when a step fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT_S = 60
+UPLOAD_TIMEOUT_S = 600
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+MIDDLEWARE, CEILING = "middleware", "ceiling"
+SERVERS = (MIDDLEWARE, CEILING)  # also the order of each pair of uploads
+
+INI_TEMPLATE = """\
+[app:main]
+use = egg:kinto
+kinto.storage_backend = kinto.core.storage.memory
+kinto.storage_url =
+kinto.cache_backend = kinto.core.cache.memory
+kinto.cache_url =
+kinto.permission_backend = kinto.core.permission.memory
+kinto.permission_url =
+kinto.userid_hmac_secret = benchmark-secret
+multiauth.policies = basicauth
+kinto.bucket_create_principals = system.Authenticated
+kinto.attachment.base_path = {base_path}
+kinto.attachment.extensions = any
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s
+"""
+
+
+class BenchmarkError(Exception):
+    """Something that makes the numbers meaningless: a failed upload, a server that died."""
+
+
+@dataclass
+class Server:
+    """A running gunicorn: the middleware's or the ceiling's."""
+
+    name: str
+    process: subprocess.Popen
+    base_url: str
+    log: Path
+    #: The ceiling hashes the raw multipart body; the middleware, the file inside it.
+    hashes_raw_body: bool
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def state(self) -> str:
+        return "running" if self.process.poll() is None else f"exited ({self.process.returncode})"
+
+
+def write_ini(workdir: Path) -> Path:
+    storage = workdir / "attachments"
+    storage.mkdir()
+    ini = workdir / "kinto.ini"
+    ini.write_text(INI_TEMPLATE.format(base_path=storage))
+    return ini
+
+
+def free_port() -> int:
+    """A port the kernel says is free now (another process could take it: unlikely)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_command(app: str, port: int, *extra: str) -> list[str]:
+    """One sync worker, the deployment the streaming promise is about; both servers use it.
+
+    The timeout must outlast the slowest upload, or the worker would be killed mid-body.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        "--bind",
+        f"{HOST}:{port}",
+        "--workers",
+        "1",
+        "--worker-class",
+        "sync",
+        "--timeout",
+        str(UPLOAD_TIMEOUT_S),
+        "--no-control-socket",
+        *extra,
+    ]
+
+
+def start_server(
+    name: str,
+    app: str,
+    workdir: Path,
+    env: dict[str, str],
+    *extra_args: str,
+    hashes_raw_body: bool = False,
+) -> Server:
+    """Start gunicorn on a free port, logging to ``workdir/<name>.log``.
+
+    In its own session, so that Ctrl-C reaches only this script, which then stops the
+    server itself (in ``finally``) and can wait for it.
+    """
+    port = free_port()
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            gunicorn_command(app, port, *extra_args),
+            cwd=workdir,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Server(name, process, f"http://{HOST}:{port}", log, hashes_raw_body)
+
+
+def start_middleware(workdir: Path) -> Server:
+    """Kinto (memory backends) wrapped by the middleware, storing under ``workdir``."""
+    env = {"KINTO_INI": str(write_ini(workdir))}
+    return start_server(MIDDLEWARE, "kinto_attachment_mw.wsgi:application", workdir, env)
+
+
+def start_ceiling(workdir: Path) -> Server:
+    """The ceiling app, writing under ``workdir`` too: the same disk as the middleware's."""
+    folder = workdir / "ceiling"
+    folder.mkdir()
+    return start_server(
+        CEILING,
+        "ceiling_app:application",
+        workdir,
+        {"CEILING_DIR": str(folder)},
+        "--pythonpath",
+        str(BENCHMARKS_DIR),
+        hashes_raw_body=True,
+    )
+
+
+def wait_until_ready(server: Server) -> None:
+    """Poll Kinto's heartbeat (the ceiling answers any path) until it says yes."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BenchmarkError(f"{server.name} gunicorn {server.state()} while starting")
+        try:
+            if requests.get(f"{server.base_url}/v1/__heartbeat__", timeout=2).ok:
+                return
+        except requests.RequestException:  # not listening yet, or still importing
+            pass
+        time.sleep(0.2)
+    raise BenchmarkError(f"{server.name}: no heartbeat after {STARTUP_TIMEOUT_S} s")
+
+
+def stop_server(server: Server) -> None:
+    """Quick shutdown (SIGINT) of the master; kill its whole session if it hangs."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.process.wait()
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def server_report(server: Server) -> str:
+    """What to show when a step failed: is the server alive, and what did it log."""
+    return f"{server.name} gunicorn is {server.state()}; end of its log:\n{tail(server.log)}"
