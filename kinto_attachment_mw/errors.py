@@ -76,6 +76,11 @@ def invalid_body(description: str) -> AttachmentError:
     return validation_error("body", None, description)
 
 
+def too_large(at_least: int, limit: int) -> AttachmentError:
+    """The upload is over ``max_size_bytes``; reading stopped, so only a lower bound is known."""
+    return invalid_body(f"File size (at least {at_least} bytes) exceeds the limit ({limit} bytes).")
+
+
 class KintoAnswer(Exception):
     """Kinto's own response (a refusal, a failed write), relayed to the client as it is."""
 

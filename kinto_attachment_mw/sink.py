@@ -20,10 +20,7 @@ class HashingSink:
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.max_size_bytes and self.size > self.max_size_bytes:
-            raise errors.invalid_body(
-                f"File size (at least {self.size} bytes) exceeds the limit "
-                f"({self.max_size_bytes} bytes)."
-            )
+            raise errors.too_large(self.size, self.max_size_bytes)
         self._sha256.update(chunk)
         self.writer.write(chunk)
 

@@ -44,10 +44,7 @@ class AttachmentEndpoint:
         length = declared_length(environ)
         limit = policy.max_size_bytes
         if limit and length is not None and length - MAX_FORM_OVERHEAD > limit:
-            raise errors.invalid_body(
-                f"File size (at least {length - MAX_FORM_OVERHEAD} bytes) exceeds the limit "
-                f"({limit} bytes)."
-            )
+            raise errors.too_large(length - MAX_FORM_OVERHEAD, limit)
 
         stored = _StoredFile(self.storage)
         try:
