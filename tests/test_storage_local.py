@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -200,3 +201,13 @@ def test_failure_between_metadata_and_file_leaves_nothing(storage, monkeypatch):
     monkeypatch.undo()
     assert not os.path.exists(storage.base_path + "/a")
     assert files_under(storage.base_path) == set()
+
+
+def test_sweep_removes_metadata_left_without_its_file(storage):
+    kept = store(storage, "d/kept.txt")
+    lone = store(storage, "d/lone.txt")
+    os.unlink(storage.path_of(lone))
+    swept = [info.key for info in storage.sweep_leftovers(time.time() + 1)]
+    assert swept == ["d/.lone.txt.meta"]
+    assert storage.metadata(kept) is not None
+    assert files_under(storage.base_path) == {"d/kept.txt"}

@@ -8,8 +8,18 @@ abort) and later deletes it by key. Backends translate their library's errors in
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from urllib.parse import urljoin
+
+
+@dataclass(frozen=True)
+class StoredFileInfo:
+    """What a listing tells of a stored file, without reading it."""
+
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
 
 
 class FileWriter(abc.ABC):
@@ -52,6 +62,27 @@ class Storage(abc.ABC):
     def metadata(self, key: str) -> dict | None:
         """What :meth:`FileWriter.commit` kept beside the file; ``None`` when unknown
         (a file stored by something else, such as the older plugin)."""
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> StoredFileInfo | None:
+        """Size and age of a stored file, ``None`` when there is none."""
+
+    @abc.abstractmethod
+    def mark_shared(self, key: str) -> None:
+        """Note in the file's metadata that other records reference it too (``"shared":
+        true``), so that request code never removes it; garbage collection does, once no
+        record references it. No-op for a file without metadata."""
+
+    @abc.abstractmethod
+    def scan(self) -> Iterator[StoredFileInfo]:
+        """Every stored file, in no particular order, streamed (never a full list in
+        memory). Metadata and the leftovers of unfinished uploads are not files."""
+
+    @abc.abstractmethod
+    def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Iterator[StoredFileInfo]:
+        """Remove (unless ``dry_run``) what unfinished uploads left behind before
+        ``older_than`` (epoch seconds): temporary files, metadata without its file,
+        pending multipart uploads. Yields each one."""
 
     @property
     def location_prefix(self) -> str:

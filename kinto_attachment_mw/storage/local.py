@@ -10,10 +10,10 @@ import logging
 import os
 import posixpath
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from ..errors import StorageUnavailable
-from .base import FileWriter, Storage
+from .base import FileWriter, Storage, StoredFileInfo
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,79 @@ class LocalStorage(Storage):
         except (OSError, ValueError, UnsafePath):
             return None
         return value if isinstance(value, dict) else None
+
+    def stat(self, key: str) -> StoredFileInfo | None:
+        try:
+            status = os.stat(self.path_of(key))
+        except (OSError, UnsafePath):
+            return None
+        return StoredFileInfo(key, status.st_size, status.st_mtime)
+
+    def mark_shared(self, key: str) -> None:
+        metadata = self.metadata(key)
+        if metadata is None or metadata.get("shared"):
+            return
+        meta_path = _meta_path(self.path_of(key))
+        temp_path = os.path.join(
+            os.path.dirname(meta_path), f"{TEMP_PREFIX}{uuid.uuid4().hex}{META_SUFFIX}"
+        )
+        try:
+            with open(temp_path, "x", encoding="utf-8") as sidecar:
+                json.dump({**metadata, "shared": True}, sidecar)
+            os.replace(temp_path, meta_path)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_path)
+            raise StorageUnavailable(f"cannot update the metadata of {key}: {error}") from error
+
+    def scan(self) -> Iterator[StoredFileInfo]:
+        for folder, names in self._walk():
+            for name in names:
+                if name.startswith("."):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    status = os.lstat(path)
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                if os.path.isfile(path) and not os.path.islink(path):
+                    yield StoredFileInfo(self._key_of(path), status.st_size, status.st_mtime)
+
+    def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Iterator[StoredFileInfo]:
+        """Temporary files, metadata whose file is gone, heartbeat probes: every hidden
+        file that is not the metadata of a stored file."""
+        for folder, names in self._walk():
+            present = set(names)
+            for name in names:
+                if not name.startswith(".") or _file_of_meta(name) in present:
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    status = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if status.st_mtime >= older_than or not os.path.isfile(path):
+                    continue
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                    self.prune_empty_folders(path)
+                yield StoredFileInfo(self._key_of(path), status.st_size, status.st_mtime)
+
+    def _walk(self) -> Iterator[tuple[str, list[str]]]:
+        """Each folder under the root with its file names; symlinked folders not followed."""
+        for folder, _folders, names in os.walk(self.base_path):
+            yield folder, sorted(names)
+
+    def _key_of(self, path: str) -> str:
+        return os.path.relpath(path, self.base_path).replace(os.sep, "/")
+
+
+def _file_of_meta(name: str) -> str | None:
+    """``name`` for a metadata file ``.name.meta`` (not a temporary one), else ``None``."""
+    if name.startswith(TEMP_PREFIX) or not name.endswith(META_SUFFIX):
+        return None
+    return name[1 : -len(META_SUFFIX)] or None
 
 
 def _meta_path(path: str) -> str:
