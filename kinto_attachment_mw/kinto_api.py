@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from webob import Request, Response
 
@@ -154,6 +156,38 @@ class KintoClient:
 
     def create_record(self, caller_environ: dict, record: RecordPath, body: dict) -> KintoResponse:
         return self.call(caller_environ, "PUT", record.url_path, body, {"If-None-Match": "*"})
+
+    def get_record(self, caller_environ: dict, record: RecordPath) -> dict | None:
+        """The record's data as the caller may read it; ``None`` when Kinto says no."""
+        found = self.call(caller_environ, "GET", record.url_path)
+        data = (found.body or {}).get("data") if found.status == 200 else None
+        return data if isinstance(data, dict) else None
+
+    def list_all(
+        self, caller_environ: dict, path: str, query: list[tuple[str, str]]
+    ) -> Iterator[dict]:
+        """Every object of a list endpoint, page after page (``Next-Page``), so that
+        memory holds one page. Raises :class:`ListingRefused` when Kinto says no."""
+        url = f"{path}?{urlencode(query)}"
+        script_name = caller_environ.get("SCRIPT_NAME", "")
+        while url:
+            page = self.call(caller_environ, "GET", url)
+            items = (page.body or {}).get("data") if page.status == 200 else None
+            if not isinstance(items, list):
+                raise ListingRefused(page)
+            yield from (item for item in items if isinstance(item, dict))
+            next_page = urlsplit(page.response.headers.get("Next-Page", ""))
+            url = next_page.path.removeprefix(script_name)
+            if url and next_page.query:
+                url += "?" + next_page.query
+
+
+class ListingRefused(Exception):
+    """Kinto would not list what lies beneath (no permission, missing parent)."""
+
+    def __init__(self, answer: KintoResponse):
+        super().__init__(answer.status)
+        self.answer = answer
 
 
 def _internal_environ(caller_environ: dict, method: str, path: str) -> dict:

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from webob import Request
 
 from . import cors, errors
+from .batch import BatchEndpoint
+from .guard import AttachmentGuard
 from .kinto_api import INTERNAL_MARKER, KintoClient, RecordPath
+from .lifecycle import Lifecycle, handles
+from .releasing import FileReleaser
+from .routes import Kind, Route, route_of
 from .service import ServiceEndpoints
 from .serving import FileServer
 from .settings import Settings, parse_settings
@@ -24,6 +29,7 @@ ATTACHMENT_PATH = re.compile(
     r"/records/(?P<record>[^/]+)/attachment$"
 )
 ATTACHMENT_METHODS = "POST, DELETE, OPTIONS"
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AttachmentMiddleware:
@@ -37,7 +43,11 @@ class AttachmentMiddleware:
         self.app = app
         self.settings = settings if isinstance(settings, Settings) else parse_settings(settings)
         self.storage = storage or storage_from_settings(self.settings)
-        self.endpoint = AttachmentEndpoint(self.settings, self.storage, KintoClient(app))
+        kinto = KintoClient(app)
+        releaser = FileReleaser(self.settings, self.storage)
+        self.endpoint = AttachmentEndpoint(self.settings, self.storage, kinto, releaser)
+        self.lifecycle = Lifecycle(app, kinto, AttachmentGuard(self.storage), releaser)
+        self.batch = BatchEndpoint(app, self.lifecycle)
         self.service = ServiceEndpoints(
             self.storage, self.settings.extra_base_url, self.settings.readonly
         )
@@ -55,16 +65,29 @@ class AttachmentMiddleware:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path.endswith("/attachment"):
-            match = ATTACHMENT_PATH.match(path)
-            if match is not None and not environ.get(INTERNAL_MARKER):
-                record = RecordPath(match["bucket"], match["collection"], match["record"])
-                return self._respond(environ, start_response, self._attachment, record)
-        elif path in ServiceEndpoints.paths:
-            if environ.get("REQUEST_METHOD") == "GET":
-                return self._respond(environ, start_response, self._service)
-        elif self.file_server is not None and path.startswith(self._serve_prefix):
+        method = environ.get("REQUEST_METHOD", "GET")
+        if self.file_server is not None and path.startswith(self._serve_prefix):
             return self._respond(environ, start_response, self.file_server)
+        if method in _READS:
+            if path in ServiceEndpoints.paths:
+                if method == "GET":
+                    return self._respond(environ, start_response, self._service)
+            elif path.endswith("/attachment"):
+                match = ATTACHMENT_PATH.match(path)
+                if match is not None and not environ.get(INTERNAL_MARKER):
+                    record = RecordPath(match["bucket"], match["collection"], match["record"])
+                    return self._respond(environ, start_response, self._attachment, record)
+            return self.app(environ, start_response)
+        if environ.get(INTERNAL_MARKER):
+            return self.app(environ, start_response)
+        route = route_of(path)
+        if route is None:
+            return self.app(environ, start_response)
+        if route.kind is Kind.ATTACHMENT:
+            return self._respond(environ, start_response, self._attachment, route.record)
+        if handles(method, route.kind):
+            # Kinto's own answer goes back as it is, CORS headers included.
+            return self._respond(environ, start_response, self._kinto_write, route, own=False)
         return self.app(environ, start_response)
 
     def _attachment(self, request: Request, record: RecordPath):
@@ -77,11 +100,19 @@ class AttachmentMiddleware:
             return cors.preflight(request, self.settings.cors_origins)
         raise errors.method_not_allowed(ATTACHMENT_METHODS)
 
+    def _kinto_write(self, request: Request, route: Route):
+        if route.kind is Kind.BATCH:
+            return self.batch(request)
+        return self.lifecycle(request, route)
+
     def _service(self, request: Request):
         return self.service(request, self.app)
 
-    def _respond(self, environ, start_response, handler, *args):
+    def _respond(self, environ, start_response, handler, *args, own: bool = True):
+        """Run ``handler``; errors become Kinto-shaped answers. CORS headers are added to
+        the middleware's own answers (``own``) and to every error."""
         request = Request(environ)
+        add_cors = True
         try:
             response = handler(request, *args)
         except errors.AttachmentError as error:
@@ -95,5 +126,8 @@ class AttachmentMiddleware:
             # Last resort: a bug must still answer in Kinto's envelope, never a server's page.
             logger.exception("Unexpected error on %s %s", request.method, request.path_info)
             response = errors.error_response(500, errors.UNDEFINED, "Internal server error.")
-        cors.add_cors_headers(request, response, self.settings.cors_origins)
+        else:
+            add_cors = own
+        if add_cors:
+            cors.add_cors_headers(request, response, self.settings.cors_origins)
         return response(environ, start_response)

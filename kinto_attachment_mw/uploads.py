@@ -15,6 +15,7 @@ from . import errors
 from .kinto_api import KintoClient, KintoResponse, RecordPath
 from .multipart import FILE_FIELD, MAX_FORM_OVERHEAD, FilePart, multipart_boundary, parse_form
 from .naming import client_filename, extension_of, mimetype_for, stored_key
+from .releasing import FileReleaser
 from .request_body import declared_length, iter_body
 from .settings import Policy, Settings
 from .sink import HashingSink
@@ -27,10 +28,13 @@ _COPIED_HEADERS = ("ETag", "Last-Modified", "X-Content-Type-Options", "Content-S
 
 
 class AttachmentEndpoint:
-    def __init__(self, settings: Settings, storage: Storage, kinto: KintoClient):
+    def __init__(
+        self, settings: Settings, storage: Storage, kinto: KintoClient, releaser: FileReleaser
+    ):
         self.settings = settings
         self.storage = storage
         self.kinto = kinto
+        self.releaser = releaser
 
     # POST .../records/{rid}/attachment
 
@@ -74,8 +78,8 @@ class AttachmentEndpoint:
             stored.discard()
             raise errors.KintoAnswer(written.response)
 
-        if existing is not None and not policy.keep_old_files:
-            self._remove_file_of(existing.get(FILE_FIELD), record, keep=metadata["location"])
+        if existing is not None:
+            self.releaser.release(existing.get(FILE_FIELD), record, keep=metadata["location"])
         response = Response(
             status=201 if existing is None else 200,
             json_body=metadata,
@@ -102,9 +106,7 @@ class AttachmentEndpoint:
             )
             if not 200 <= written.status < 300:
                 raise errors.KintoAnswer(written.response)
-            policy = self.settings.policy_for(record.bucket_id, record.collection_id)
-            if not policy.keep_old_files:
-                self._remove_file_of(existing[FILE_FIELD], record)
+            self.releaser.release(existing[FILE_FIELD], record)
         return Response(status=204, content_type=None)
 
     # Shared steps
@@ -149,34 +151,6 @@ class AttachmentEndpoint:
         if result.status == 409 and (result.body or {}).get("errno") == errors.CONSTRAINT_VIOLATED:
             result = write()
         return result
-
-    def _remove_file_of(
-        self, attachment: object, owner: RecordPath, keep: str | None = None
-    ) -> None:
-        """Remove the file a record no longer references, if it is this record's own.
-
-        A location can be copied onto another record (review workflows do) or forged, so
-        a file is removed only when what was kept beside it at upload names this record
-        and the same hash; anything else is left for garbage collection. A failure to
-        remove leaves an orphan, logged, never a record pointing at a missing file.
-        """
-        if not isinstance(attachment, dict):
-            return
-        location = attachment.get("location")
-        if not isinstance(location, str) or location == keep:
-            return
-        key = self.storage.key_for(location)
-        if key is None:
-            logger.warning("Not removing %r: outside this attachment storage", location)
-            return
-        stored = self.storage.metadata(key) or {}
-        if stored.get("record") != owner.uri or stored.get("hash") != attachment.get("hash"):
-            logger.info("Not removing %s: not stored for %s", key, owner.uri)
-            return
-        try:
-            self.storage.delete(key)
-        except errors.StorageUnavailable as error:
-            logger.warning("Could not remove previous attachment %s: %s", key, error)
 
 
 class _StoredFile:

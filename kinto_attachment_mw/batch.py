@@ -1,0 +1,127 @@
+"""``POST /v1/batch``: Kinto runs its sub-requests inside Pyramid, out of a WSGI
+middleware's sight, so the batch body is read here and each sub-request that reaches
+records, collections or buckets is planned like a direct one (see :mod:`.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from urllib.parse import parse_qsl
+
+from webob import Request, Response
+
+from . import errors
+from .lifecycle import Lifecycle, Pending, handles, json_of
+from .multipart import FILE_FIELD
+from .routes import Kind, route_of
+
+#: Kinto sends every batch body as plain JSON, whatever the sub-request's headers say.
+_SUB_CONTENT_TYPE = "application/json"
+
+
+class BatchEndpoint:
+    def __init__(self, app, lifecycle: Lifecycle):
+        self.app = app
+        self.lifecycle = lifecycle
+
+    def __call__(self, request: Request) -> Response:
+        subrequests = _subrequests(request.body)
+        plans: list[Pending | None] = []
+        written: set[str] = set()
+        for index, sub in enumerate(subrequests):
+            plans.append(self._plan(request.environ, index, sub, written))
+        response = request.get_response(self.app)
+        answer = json_of(response) if response.status_code == 200 else None
+        results = answer.get("responses") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or any(
+            isinstance(result, dict) and result.get("status") == 409 for result in results
+        ):
+            return response  # nothing confirmed (a 409 rolls the whole batch back)
+        for plan, result in zip(plans, results, strict=False):
+            if plan is None or not isinstance(result, dict):
+                continue
+            status = result.get("status")
+            confirmed = plan.confirmed(status if isinstance(status, int) else 0, result.get("body"))
+            self.lifecycle.releaser.release_all(
+                {
+                    owner: attachment
+                    for owner, attachment in confirmed.items()
+                    if attachment.get("location") not in written
+                }
+            )
+        return response
+
+    def _plan(self, environ: dict, index: int, sub: dict, written: set[str]) -> Pending | None:
+        path, _, query = str(sub.get("path", "")).partition("?")
+        route = route_of(path)
+        method = str(sub.get("method") or "GET").upper()
+        if route is None:
+            return None
+        if route.kind is Kind.ATTACHMENT:
+            raise errors.validation_error(
+                "body",
+                f"requests.{index}.path",
+                "Attachments cannot be uploaded or removed in a batch: "
+                "send each request to the attachment URL on its own.",
+            )
+        if not handles(method, route.kind) or route.kind in (Kind.BATCH, Kind.FLUSH):
+            return None
+        body = sub.get("body")
+        data = body.get("data") if isinstance(body, dict) else None
+        attachment = data.get(FILE_FIELD) if isinstance(data, dict) else None
+        if isinstance(attachment, dict) and isinstance(attachment.get("location"), str):
+            # A file this batch (re)attaches somewhere must survive its other sub-requests.
+            written.add(attachment["location"])
+        return self.lifecycle.plan(
+            _sub_environ(environ, sub.get("headers")),
+            method,
+            route,
+            parse_qsl(query),
+            _SUB_CONTENT_TYPE,
+            body,
+        )
+
+
+def _subrequests(raw: bytes) -> list[dict]:
+    """The sub-requests with ``defaults`` merged in as Kinto merges them (values the
+    sub-request lacks are filled in, recursively). Anything malformed is Kinto's to
+    refuse: then no sub-request is planned."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return []
+    if not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
+        return []
+    defaults = payload.get("defaults")
+    merged = []
+    for sub in payload["requests"]:
+        if not isinstance(sub, dict):
+            continue
+        sub = copy.deepcopy(sub)
+        if isinstance(defaults, dict):
+            _fill_in(sub, defaults)
+        merged.append(sub)
+    return merged
+
+
+def _fill_in(target: dict, defaults: dict) -> None:
+    for name, value in defaults.items():
+        if isinstance(value, dict):
+            existing = target.setdefault(name, {})
+            if isinstance(existing, dict):
+                _fill_in(existing, value)
+        else:
+            target.setdefault(name, copy.deepcopy(value))
+
+
+def _sub_environ(environ: dict, headers: object) -> dict:
+    """The caller's environ with the sub-request's own headers over it, as Kinto builds
+    a sub-request (its ``Authorization`` may differ from the batch's)."""
+    if not isinstance(headers, dict) or not headers:
+        return environ
+    sub = dict(environ)
+    for name, value in headers.items():
+        if isinstance(name, str) and isinstance(value, str):
+            sub["HTTP_" + name.upper().replace("-", "_")] = value
+    return sub

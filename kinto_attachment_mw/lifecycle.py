@@ -1,0 +1,226 @@
+"""Kinto's own writes and deletes that reach attachments: learn beforehand which files
+they affect, let Kinto decide, and remove files only after Kinto confirmed.
+
+Covers record PUT/PATCH/POST (tamper protection, removal of ``attachment``), deletes of
+a record, of the records of a collection, of collections and of buckets (singular and
+plural), and ``POST /v1/__flush__``. Batches reuse :meth:`Lifecycle.plan` per sub-request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from webob import Request, Response
+
+from .guard import AttachmentGuard, attachment_after, touches_attachment
+from .kinto_api import KintoClient, ListingRefused, RecordPath
+from .multipart import FILE_FIELD
+from .releasing import FileReleaser
+from .routes import Kind, Route
+
+#: Query parameters of a plural delete that page or shape its answer, not filter it.
+_PAGING_PARAMS = frozenset({"_limit", "_token", "_sort", "_fields"})
+_HAS_ATTACHMENT = [("has_" + FILE_FIELD, "true"), ("_fields", FILE_FIELD)]
+
+#: For plural deletes: which id in Kinto's answer (``data: [{id, deleted}]``) says that a
+#: record's file may go.
+_DELETED_LEVEL = {
+    Kind.RECORDS: "record_id",
+    Kind.COLLECTIONS: "collection_id",
+    Kind.BUCKETS: "bucket_id",
+}
+
+
+@dataclass
+class Pending:
+    """Files to remove once Kinto confirms the change that drops their records."""
+
+    attachments: dict[RecordPath, dict] = field(default_factory=dict)
+    deleted_level: str | None = None  # plural delete: only what Kinto lists as deleted
+
+    def confirmed(self, status: int, body: object) -> dict[RecordPath, dict]:
+        if not 200 <= status < 300:
+            return {}
+        if self.deleted_level is None:
+            return self.attachments
+        listed = body.get("data") if isinstance(body, dict) else None
+        deleted = {item.get("id") for item in listed or () if isinstance(item, dict)}
+        return {
+            record: attachment
+            for record, attachment in self.attachments.items()
+            if getattr(record, self.deleted_level) in deleted
+        }
+
+
+def handles(method: str, kind: Kind) -> bool:
+    """Whether a request of this method on this kind of resource can affect files."""
+    if method == "DELETE":
+        return kind not in (Kind.BATCH, Kind.FLUSH, Kind.ATTACHMENT)
+    if method in ("PUT", "PATCH"):
+        return kind is Kind.RECORD
+    if method == "POST":
+        return kind in (Kind.RECORDS, Kind.FLUSH, Kind.BATCH)
+    return False
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        app,
+        kinto: KintoClient,
+        guard: AttachmentGuard,
+        releaser: FileReleaser,
+        locks=None,
+    ):
+        self.app = app
+        self.kinto = kinto
+        self.guard = guard
+        self.releaser = releaser
+        self.locks = locks
+
+    def __call__(self, request: Request, route: Route) -> Response:
+        if route.kind is Kind.FLUSH:
+            return self._flush(request)
+        lock = (
+            self.locks.hold(route.record.uri)
+            if self.locks is not None and route.kind is Kind.RECORD
+            else contextlib.nullcontext()
+        )
+        with lock:
+            pending = self.plan(
+                request.environ,
+                request.method,
+                route,
+                request.GET.items(),
+                _media_type(request.content_type),
+                _json_body(request) if request.method != "DELETE" else None,
+            )
+            response = request.get_response(self.app)
+            if pending is not None:
+                body = json_of(response) if pending.deleted_level else None
+                self.releaser.release_all(pending.confirmed(response.status_code, body))
+        return response
+
+    def plan(
+        self,
+        environ: dict,
+        method: str,
+        route: Route,
+        query: Iterable[tuple[str, str]],
+        content_type: str,
+        body: object,
+    ) -> Pending | None:
+        """Check a write against tampering and learn which files it would orphan.
+
+        Raises the 400 of a forged ``attachment``; returns what to remove once Kinto
+        confirms (``None``: nothing).
+        """
+        if method != "DELETE" and not touches_attachment(method, content_type, body):
+            return None
+        route = self._real_bucket(environ, route)
+        if method == "POST":
+            new = attachment_after(method, content_type, body, None)
+            record_id = (body.get("data") or {}).get("id") if isinstance(body, dict) else None
+            owner = RecordPath(route.bucket_id, route.collection_id, record_id)
+            self.guard.check(new, None, owner.uri if isinstance(record_id, str) else None)
+            return None
+        if route.kind is Kind.RECORD:
+            return self._plan_record(environ, method, route.record, content_type, body)
+        try:
+            attachments = dict(self._beneath(environ, route, list(query)))
+        except ListingRefused:
+            return None  # Kinto will most likely refuse the delete too; remove nothing
+        return Pending(attachments, _DELETED_LEVEL.get(route.kind))
+
+    def _plan_record(
+        self, environ: dict, method: str, record: RecordPath, content_type: str, body: object
+    ) -> Pending | None:
+        current = self.kinto.get_record(environ, record)
+        previous = (current or {}).get(FILE_FIELD)
+        if method != "DELETE":
+            new = attachment_after(method, content_type, body, current)
+            self.guard.check(new, previous, record.uri)
+            if _location(new) == _location(previous):
+                return None  # same file, or still none
+        if not isinstance(previous, dict):
+            return None
+        return Pending({record: previous})
+
+    def _beneath(
+        self, environ: dict, route: Route, query: list[tuple[str, str]]
+    ) -> Iterable[tuple[RecordPath, dict]]:
+        """The attachments of every record a delete of ``route`` would remove, found with
+        Kinto's ``has_attachment`` filter, so cost follows attachments, not records."""
+        filters = [(name, value) for name, value in query if name not in _PAGING_PARAMS]
+        bucket_id, collection_id = route.bucket_id, route.collection_id
+        if route.kind in (Kind.RECORDS, Kind.COLLECTION):
+            records = Route(Kind.RECORDS, bucket_id, collection_id)
+            own_filters = filters if route.kind is Kind.RECORDS else []
+            for item in self.kinto.list_all(
+                environ, records.url_path, own_filters + _HAS_ATTACHMENT
+            ):
+                attachment = item.get(FILE_FIELD)
+                if isinstance(attachment, dict) and isinstance(item.get("id"), str):
+                    yield RecordPath(bucket_id, collection_id, item["id"]), attachment
+            return
+        if route.kind in (Kind.COLLECTIONS, Kind.BUCKET):
+            parent = Route(Kind.COLLECTIONS, bucket_id)
+            child_kind = Kind.COLLECTION
+        else:
+            parent = Route(Kind.BUCKETS)
+            child_kind = Kind.BUCKET
+        own_filters = filters if route.kind is not Kind.BUCKET else []
+        children = [
+            item["id"]
+            for item in self.kinto.list_all(
+                environ, parent.url_path, [*own_filters, ("_fields", "id")]
+            )
+            if isinstance(item.get("id"), str)
+        ]
+        for child_id in children:
+            child = (
+                Route(child_kind, bucket_id, child_id)
+                if child_kind is Kind.COLLECTION
+                else Route(child_kind, child_id)
+            )
+            yield from self._beneath(environ, child, [])
+
+    def _real_bucket(self, environ: dict, route: Route) -> Route:
+        """``default`` is an alias; files were stored under the caller's real bucket."""
+        if route.bucket_id != "default":
+            return route
+        real_id = self.kinto.default_bucket_id(environ)
+        return route.in_bucket(real_id) if real_id else route
+
+    def _flush(self, request: Request) -> Response:
+        response = request.get_response(self.app)
+        if response.status_code == 202:
+            self.releaser.flush()
+        return response
+
+
+def _location(attachment: object) -> object:
+    return attachment.get("location") if isinstance(attachment, dict) else None
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _json_body(request: Request) -> object:
+    """The request's JSON (read whole, as Kinto reads it anyway); ``None`` if it is not."""
+    try:
+        return json.loads(request.body) if request.body else None
+    except ValueError:
+        return None
+
+
+def json_of(response: Response) -> object:
+    """Kinto's JSON answer, ``None`` when it is not JSON."""
+    try:
+        return json.loads(response.body)
+    except ValueError:
+        return None

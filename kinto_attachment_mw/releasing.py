@@ -1,0 +1,81 @@
+"""Removing the file of an attachment that a record no longer references.
+
+Called only after Kinto confirmed the change (replacement, removal, delete), so a failure
+here can leave an orphan for ``gc`` but never a record pointing at a missing file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import StorageUnavailable
+from .kinto_api import RecordPath
+from .settings import Settings
+from .storage import Storage
+
+logger = logging.getLogger(__name__)
+
+
+class FileReleaser:
+    def __init__(self, settings: Settings, storage: Storage):
+        self.settings = settings
+        self.storage = storage
+
+    def release(self, attachment: object, owner: RecordPath, keep: str | None = None) -> None:
+        """Remove the file ``owner`` referenced, if it is the owner's own and no one else's.
+
+        A location can be copied onto another record (review workflows do) or forged, so a
+        file is removed only when what was kept beside it at upload names this record and
+        the same hash, and no copy was ever accepted (``shared``); anything else is left to
+        garbage collection. ``keep_old_files`` of the owner's collection wins.
+        """
+        if not isinstance(attachment, dict):
+            return
+        location = attachment.get("location")
+        if not isinstance(location, str) or location == keep:
+            return
+        if self.settings.policy_for(owner.bucket_id, owner.collection_id).keep_old_files:
+            return
+        key = self.storage.key_for(location)
+        if key is None:
+            logger.warning("Not removing %r: outside this attachment storage", location)
+            return
+        try:
+            stored = self.storage.metadata(key) or {}
+            if stored.get("record") != owner.uri or stored.get("hash") != attachment.get("hash"):
+                logger.info("Not removing %s: not stored for %s", key, owner.uri)
+                return
+            if stored.get("shared"):
+                logger.info("Not removing %s: other records reference it too", key)
+                return
+            self.storage.delete(key)
+        except StorageUnavailable as error:
+            logger.warning("Could not remove attachment file %s: %s", key, error)
+
+    def release_all(self, attachments: dict[RecordPath, dict]) -> None:
+        for owner, attachment in attachments.items():
+            self.release(attachment, owner)
+
+    def flush(self) -> None:
+        """Remove every stored file (Kinto's data is gone), but those ``keep_old_files``
+        protects: a file's collection is known from what was kept beside it."""
+        for info in self.storage.scan():
+            try:
+                owner = _owner_of(self.storage.metadata(info.key))
+                policy = (
+                    self.settings.policy_for(owner.bucket_id, owner.collection_id)
+                    if owner
+                    else self.settings.default_policy
+                )
+                if not policy.keep_old_files:
+                    self.storage.delete(info.key)
+            except StorageUnavailable as error:
+                logger.warning("Could not remove %s on flush: %s", info.key, error)
+
+
+def _owner_of(metadata: dict | None) -> RecordPath | None:
+    uri = (metadata or {}).get("record")
+    parts = uri.split("/") if isinstance(uri, str) else []
+    if len(parts) != 7 or parts[1::2] != ["buckets", "collections", "records"]:
+        return None
+    return RecordPath(parts[2], parts[4], parts[6])
