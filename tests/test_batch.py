@@ -1,0 +1,90 @@
+"""``POST /v1/batch``: sub-requests get the same checks and clean-up as direct ones."""
+
+from __future__ import annotations
+
+from .conftest import ALICE, RECORDS
+
+BATCH = "/v1/batch"
+
+
+def batch(app, requests, defaults=None, status=200):
+    body = {"requests": requests}
+    if defaults is not None:
+        body["defaults"] = defaults
+    return app.post_json(BATCH, body, headers=ALICE, status=status)
+
+
+def test_uploads_cannot_be_batched(uploads):
+    response = batch(
+        uploads.app,
+        [{"method": "POST", "path": f"{RECORDS}/r1/attachment", "body": {"data": {}}}],
+        status=400,
+    )
+    assert "cannot be uploaded or removed in a batch" in response.json["message"]
+
+
+def test_forged_attachment_in_a_batch_refuses_the_whole_batch(uploads):
+    stored = uploads.upload("r1").json
+    response = batch(
+        uploads.app,
+        [
+            {"method": "PUT", "path": f"{RECORDS}/r2", "body": {"data": {"x": 1}}},
+            {"path": "/buckets/b/collections/c/records/r3"},
+        ],
+        defaults={"method": "PUT", "body": {"data": {"attachment": {**stored, "size": 5}}}},
+        status=400,
+    )
+    assert response.json["message"] == "Attachment metadata cannot be modified."
+    uploads.record("r2", status=404)
+    uploads.record("r3", status=404)
+
+
+def test_deletes_in_a_batch_remove_files(uploads):
+    uploads.app.put_json("/v1/buckets/b/collections/d", {}, headers=ALICE)
+    uploads.upload("r1")
+    uploads.upload("r2")
+    kept = uploads.upload("r3").json["location"]
+    uploads.upload("r4", path="/v1/buckets/b/collections/d/records/r4/attachment")
+    batch(
+        uploads.app,
+        [
+            {"path": f"{RECORDS}/r1"},
+            {"path": "/buckets/b/collections/c/records?id=r2"},
+            {"path": "/buckets/b/collections/d"},
+            {"path": f"{RECORDS}/missing"},
+        ],
+        defaults={"method": "DELETE"},
+    )
+    assert uploads.files() == {kept}
+
+
+def test_removal_and_copy_in_one_batch_keeps_the_file(uploads):
+    stored = uploads.upload("r1").json
+    batch(
+        uploads.app,
+        [
+            {"method": "PUT", "path": f"{RECORDS}/r1", "body": {"data": {"x": 1}}},
+            {"method": "PUT", "path": f"{RECORDS}/r2", "body": {"data": {"attachment": stored}}},
+        ],
+    )
+    assert uploads.record("r2")["data"]["attachment"] == stored
+    assert uploads.files() == {stored["location"]}
+
+
+def test_removal_in_a_batch_removes_the_file(uploads):
+    uploads.upload("r1")
+    batch(
+        uploads.app,
+        [{"method": "PATCH", "path": f"{RECORDS}/r1", "body": {"data": {"attachment": None}}}],
+    )
+    assert uploads.files() == set()
+
+
+def test_failed_sub_request_removes_nothing(uploads):
+    location = uploads.upload("r1").json["location"]
+    response = batch(
+        uploads.app,
+        [{"method": "DELETE", "path": f"{RECORDS}/r1", "headers": {"If-Match": '"1"'}}],
+    )
+    assert response.json["responses"][0]["status"] == 412
+    assert uploads.files() == {location}
