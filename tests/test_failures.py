@@ -55,8 +55,15 @@ class FaultyKinto:
     def __init__(self, app):
         self.app = app
         self.on_write = None  # callable(environ) -> optional (status, body)
+        self.on_client = None  # the same, for requests the client sent (forwarded as they are)
 
     def __call__(self, environ, start_response):
+        if not environ.get(INTERNAL_MARKER) and self.on_client:
+            answer = self.on_client(environ)
+            if answer is not None:
+                status, body = answer
+                start_response(status, [("Content-Type", "application/json")])
+                return [json.dumps(body).encode()]
         is_write = environ.get(INTERNAL_MARKER) and environ["REQUEST_METHOD"] in ("PATCH", "PUT")
         if is_write and environ.get("HTTP_IF_MATCH") != '"1"' and self.on_write:
             answer = self.on_write(environ)
@@ -180,3 +187,35 @@ def test_failed_record_update_on_delete_keeps_the_file(rig):
     rig.app.delete(f"{RECORDS}/r1/attachment", headers=ALICE, status=503)
     assert rig.files() == {current["location"]}
     assert rig.record("r1")["data"]["attachment"] == current
+
+
+UNAVAILABLE = ("503 Service Unavailable", {"code": 503, "errno": 201, "error": "x"})
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        pytest.param("DELETE", f"{RECORDS}/r1", id="record"),
+        pytest.param("DELETE", "/v1/buckets/b", id="bucket"),
+        pytest.param("PUT", f"{RECORDS}/r1", id="put-without-attachment"),
+        pytest.param("POST", "/v1/__flush__", id="flush"),
+    ],
+)
+def test_kinto_failing_on_a_delete_keeps_the_files(rig, method, path):
+    current = rig.upload("r1", "current.txt", b"current").json
+    rig.kinto.on_client = lambda environ: UNAVAILABLE
+    rig.app.request(path, method=method, body=b'{"data": {}}', headers=ALICE, status=503)
+    rig.kinto.on_client = None
+    assert rig.files() == {current["location"]}
+    assert rig.record("r1")["data"]["attachment"] == current
+
+
+def test_failed_file_removal_after_a_delete_leaves_an_orphan(rig, caplog):
+    current = rig.upload("r1", "current.txt", b"current").json
+    rig.storage.fail_on = {"delete"}
+    with caplog.at_level(logging.WARNING, logger="kinto_attachment_mw"):
+        rig.app.delete(f"{RECORDS}/r1", headers=ALICE, status=200)
+        rig.app.post("/v1/__flush__", status=202)
+    rig.record("r1", status=403)  # the bucket is gone with the flush
+    assert rig.files() == {current["location"]}
+    assert any(current["location"] in message for message in caplog.messages)
