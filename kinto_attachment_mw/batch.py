@@ -42,13 +42,11 @@ class BatchEndpoint:
             if plan is None or not isinstance(result, dict):
                 continue
             status = result.get("status")
-            confirmed = plan.confirmed(status if isinstance(status, int) else 0, result.get("body"))
-            self.lifecycle.releaser.release_all(
-                {
-                    owner: attachment
-                    for owner, attachment in confirmed.items()
-                    if attachment.get("location") not in written
-                }
+            self.lifecycle.settle(
+                plan,
+                status if isinstance(status, int) else 0,
+                result.get("body"),
+                keep=frozenset(written),
             )
         return response
 
@@ -65,7 +63,7 @@ class BatchEndpoint:
                 "Attachments cannot be uploaded or removed in a batch: "
                 "send each request to the attachment URL on its own.",
             )
-        if not handles(method, route.kind) or route.kind in (Kind.BATCH, Kind.FLUSH):
+        if not handles(method, route.kind) or route.kind is Kind.BATCH:
             return None
         body = sub.get("body")
         data = body.get("data") if isinstance(body, dict) else None

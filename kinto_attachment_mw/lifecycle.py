@@ -40,6 +40,7 @@ class Pending:
 
     attachments: dict[RecordPath, dict] = field(default_factory=dict)
     deleted_level: str | None = None  # plural delete: only what Kinto lists as deleted
+    flush: bool = False  # every file goes, once Kinto answered 202
 
     def confirmed(self, status: int, body: object) -> dict[RecordPath, dict]:
         if not 200 <= status < 300:
@@ -82,8 +83,6 @@ class Lifecycle:
         self.locks = locks
 
     def __call__(self, request: Request, route: Route) -> Response:
-        if route.kind is Kind.FLUSH:
-            return self._flush(request)
         lock = (
             self.locks.hold(route.record.uri)
             if self.locks is not None and route.kind is Kind.RECORD
@@ -101,8 +100,21 @@ class Lifecycle:
             response = request.get_response(self.app)
             if pending is not None:
                 body = json_of(response) if pending.deleted_level else None
-                self.releaser.release_all(pending.confirmed(response.status_code, body))
+                self.settle(pending, response.status_code, body)
         return response
+
+    def settle(
+        self, pending: Pending, status: int, body: object, keep: frozenset[str] = frozenset()
+    ) -> None:
+        """Kinto answered: remove what its answer confirms is no longer referenced, but
+        files at the ``keep`` locations."""
+        if pending.flush:
+            if status == 202:
+                self.releaser.flush()
+            return
+        for owner, attachment in pending.confirmed(status, body).items():
+            if attachment.get("location") not in keep:
+                self.releaser.release(attachment, owner)
 
     def plan(
         self,
@@ -118,6 +130,8 @@ class Lifecycle:
         Raises the 400 of a forged ``attachment``; returns what to remove once Kinto
         confirms (``None``: nothing).
         """
+        if route.kind is Kind.FLUSH:
+            return Pending(flush=True)
         if method != "DELETE" and not touches_attachment(method, content_type, body):
             return None
         route = self._real_bucket(environ, route)
@@ -194,12 +208,6 @@ class Lifecycle:
             return route
         real_id = self.kinto.default_bucket_id(environ)
         return route.in_bucket(real_id) if real_id else route
-
-    def _flush(self, request: Request) -> Response:
-        response = request.get_response(self.app)
-        if response.status_code == 202:
-            self.releaser.flush()
-        return response
 
 
 def _location(attachment: object) -> object:

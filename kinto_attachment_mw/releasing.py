@@ -52,10 +52,6 @@ class FileReleaser:
         except StorageUnavailable as error:
             logger.warning("Could not remove attachment file %s: %s", key, error)
 
-    def release_all(self, attachments: dict[RecordPath, dict]) -> None:
-        for owner, attachment in attachments.items():
-            self.release(attachment, owner)
-
     def flush(self) -> None:
         """Remove every stored file (Kinto's data is gone), but those ``keep_old_files``
         protects: a file's collection is known from what was kept beside it."""

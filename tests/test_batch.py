@@ -88,3 +88,10 @@ def test_failed_sub_request_removes_nothing(uploads):
     )
     assert response.json["responses"][0]["status"] == 412
     assert uploads.files() == {location}
+
+
+def test_flush_in_a_batch_removes_every_file(uploads):
+    uploads.upload("r1")
+    response = batch(uploads.app, [{"method": "POST", "path": "/__flush__"}])
+    assert response.json["responses"][0]["status"] == 202
+    assert uploads.files() == set()
