@@ -50,22 +50,23 @@ class Remote:
         # File URLs may be on a CDN: credentials are for the Kinto server only.
         self.files = requests.Session()
 
-    def _fail(self, exc: Exception) -> ToolError:
-        return ToolError(describe(exc, self.server, self.bucket, self.collection))
+    def failure(self, exc: Exception, url: str | None = None) -> ToolError:
+        """The one-line error for a failed request to the server (or to ``url``)."""
+        return ToolError(describe(exc, url or self.server, self.bucket, self.collection))
 
     def records(self) -> list[dict]:
         """Every record of the collection (all pages)."""
         try:
             return self.client.get_records()
         except (KintoException, requests.exceptions.RequestException) as exc:
-            raise self._fail(exc) from None
+            raise self.failure(exc) from None
 
     def files_base_url(self) -> str:
         """Where relative ``location`` values point: the advertised ``base_url``."""
         try:
             info = self.client.server_info()
         except (KintoException, requests.exceptions.RequestException) as exc:
-            raise self._fail(exc) from None
+            raise self.failure(exc) from None
         capability = info.get("capabilities", {}).get("attachments")
         if capability is None:
             raise ToolError(f"the server at {self.server} does not support attachments")

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from .connection import TIMEOUT, Remote
-from .errors import ToolError, describe
+from .errors import ToolError
 from .files import BLOCK, gunzip_hashing, sha256_of, temp_beside, write_hashing
 from .progress import Advance, Progress
 from .records import content_hash, original_of
@@ -103,5 +103,4 @@ class Downloader:
                     raise ToolError(f"GET {url} answered {response.status_code}")
                 return write_hashing(response.iter_content(BLOCK), part, advance)
         except requests.exceptions.RequestException as exc:
-            remote = self.remote
-            raise ToolError(describe(exc, url, remote.bucket, remote.collection)) from None
+            raise self.remote.failure(exc, url) from None

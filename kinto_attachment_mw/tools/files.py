@@ -31,9 +31,12 @@ def gzip_to_temp(path: Path) -> Path:
     ``mtime=0`` and no name in the header: the same input gives the same bytes.
     """
     handle, name = tempfile.mkstemp(suffix=".gz")
-    with os.fdopen(handle, "wb") as raw, open(path, "rb") as source:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
-            shutil.copyfileobj(source, out, BLOCK)
+    with (
+        os.fdopen(handle, "wb") as raw,
+        open(path, "rb") as source,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out,
+    ):
+        shutil.copyfileobj(source, out, BLOCK)
     return Path(name)
 
 

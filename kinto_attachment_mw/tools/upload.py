@@ -15,7 +15,7 @@ import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
 from .connection import TIMEOUT, Remote
-from .errors import ToolError, describe
+from .errors import ToolError
 from .files import gzip_to_temp, sha256_of
 from .progress import Advance, Progress
 from .records import CLIENT_GZIP_FIELD, content_hash, record_id_for
@@ -64,7 +64,7 @@ def post_attachment(
                 timeout=TIMEOUT,
             )
         except requests.exceptions.RequestException as exc:
-            raise ToolError(describe(exc, remote.server, remote.bucket, remote.collection)) from None
+            raise remote.failure(exc) from None
     if response.status_code not in (200, 201):
         try:
             message = response.json().get("message", response.reason)
