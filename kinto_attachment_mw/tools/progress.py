@@ -16,14 +16,17 @@ class Progress:
 
     def __init__(self, total_bytes: int, label: str, enabled: bool | None = None):
         self.disable = not sys.stderr.isatty() if enabled is None else not enabled
-        self.overall = tqdm(
-            total=total_bytes,
+        self.overall = self._bar(total_bytes, label, position=0)
+
+    def _bar(self, total: int, label: str, **options) -> tqdm:
+        return tqdm(
+            total=total,
             desc=label,
             unit="B",
             unit_scale=True,
             unit_divisor=1024,
-            position=0,
             disable=self.disable,
+            **options,
         )
 
     @contextlib.contextmanager
@@ -33,16 +36,7 @@ class Progress:
         yields a callback taking the number of new bytes."""
         share = size if share is None else share
         scale = share / size if size else 0.0
-        bar = tqdm(
-            total=size,
-            desc=name,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            position=1,
-            leave=False,
-            disable=self.disable,
-        )
+        bar = self._bar(size, name, position=1, leave=False)
         done = 0
 
         def advance(count: int) -> None:

@@ -112,8 +112,18 @@ class Uploader:
         if not self.gzip:
             with progress.file(path.name, size) as advance:
                 part = (path.name, guess_mimetype(path.name))
-                post_attachment(self.remote, record_id, path, part, {}, advance)
-            return "uploaded"
+                data = {}
+                meta = post_attachment(self.remote, record_id, path, part, data, advance)
+        else:
+            data, meta = self.gzipped(path, record_id, digest, size, progress)
+        # Later files of this run may map to the same record (--id-from hash).
+        existing[record_id] = {**(record or {}), **data, "id": record_id, "attachment": meta}
+        return "uploaded"
+
+    def gzipped(
+        self, path: Path, record_id: str, digest: str, size: int, progress: Progress
+    ) -> tuple[dict, dict]:
+        """Upload ``path`` compressed; the record fields sent and the attachment."""
         compressed = gzip_to_temp(path)
         try:
             gzip_hash, gzip_size = sha256_of(compressed)
@@ -125,9 +135,9 @@ class Uploader:
                 "gzip_hash": gzip_hash,
             }
             part = (path.name + ".gz", GZIP_MIMETYPE)
+            data = {CLIENT_GZIP_FIELD: original}
             with progress.file(part[0], gzip_size, share=size) as advance:
-                data = {CLIENT_GZIP_FIELD: original}
-                post_attachment(self.remote, record_id, compressed, part, data, advance)
+                meta = post_attachment(self.remote, record_id, compressed, part, data, advance)
         finally:
             compressed.unlink(missing_ok=True)
-        return "uploaded"
+        return data, meta
