@@ -15,6 +15,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
+from .servers import start_gunicorn
 from .test_gunicorn import Kinto, kinto_ini_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -138,3 +139,24 @@ def test_demo_page_reports_a_refused_file(kinto, page, tmp_path):
         "Upload failed: body: File extension is not allowed."
     )
     expect(page.locator("#empty")).to_be_visible()
+
+
+def test_make_serve_entry_point_serves_the_demo_beside_kinto(tmp_path):
+    """What ``make serve`` runs: examples/serve.py with examples/kinto.ini."""
+    server = start_gunicorn(
+        ["--pythonpath", str(EXAMPLES), "serve:application"],
+        tmp_path / "gunicorn.log",
+        env={"KINTO_INI": str(EXAMPLES / "kinto.ini")},
+        cwd=tmp_path,
+    )
+    try:
+        moved = requests.get(f"{server.url}/demo", allow_redirects=False, timeout=30)
+        assert (moved.status_code, moved.headers["Location"]) == (301, f"{server.url}/demo/")
+        index = requests.get(f"{server.url}/demo/", timeout=30)
+        assert index.status_code == 200
+        assert '<script src="demo.js"></script>' in index.text
+        assert requests.get(f"{server.url}/demo/demo.js", timeout=30).status_code == 200
+        assert requests.get(f"{server.url}/v1/", timeout=30).json()["capabilities"]["attachments"]
+        assert requests.get(f"{server.url}/demo-not", timeout=30).status_code == 404
+    finally:
+        server.stop()
