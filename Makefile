@@ -16,7 +16,7 @@ $(STAMP): setup.py constraints.txt
 
 serve: install
 	mkdir -p attachments
-	KINTO_INI=examples/kinto.ini $(VENV)/bin/gunicorn kinto_attachment_mw.wsgi:application \
+	KINTO_INI=examples/kinto.ini $(VENV)/bin/gunicorn --pythonpath examples serve:application \
 		--bind $(HOST):$(PORT) --no-control-socket --workers 1 --timeout 300
 
 test: install

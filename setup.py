@@ -3,6 +3,9 @@ from setuptools import find_packages, setup
 with open("README.rst", encoding="utf-8") as readme:
     long_description = readme.read()
 
+# The command-line tools (kinto_attachment_mw.tools); the middleware does not need them.
+TOOLS = ["kinto-http>=11", "requests", "requests-toolbelt", "tqdm"]
+
 setup(
     name="kinto-attachment-mw",
     version="0.1.0",
@@ -19,17 +22,19 @@ setup(
         "gunicorn>=22",
     ],
     extras_require={
+        "tools": TOOLS,
         "test": [
+            *TOOLS,
             "pytest",
             "pytest-timeout",
             "webtest",
-            "requests",
-            "requests-toolbelt",
+            "playwright",
             "ruff",
         ],
     },
     entry_points={
         "paste.filter_factory": ["main = kinto_attachment_mw:filter_factory"],
+        "console_scripts": ["kinto-attachment = kinto_attachment_mw.tools.cli:main"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

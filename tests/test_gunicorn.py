@@ -20,7 +20,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -252,9 +252,14 @@ def repeated(block: bytes, total: int) -> Iterator[bytes]:
 
 
 def kinto_ini_server(
-    tmp: Path, *, attachment: dict[str, str] | None = None, logging: str = ""
+    tmp: Path,
+    *,
+    attachment: dict[str, str] | None = None,
+    logging: str = "",
+    app: Sequence[str] = ("kinto_attachment_mw.wsgi:application",),
 ) -> tuple[GunicornServer, Path]:
-    """``KINTO_INI=... gunicorn kinto_attachment_mw.wsgi:application``, files served."""
+    """``KINTO_INI=... gunicorn kinto_attachment_mw.wsgi:application`` (or ``app``, the
+    gunicorn arguments naming another entry point), files served."""
     root = tmp / "attachments"
     port = free_port()
     settings = {
@@ -266,7 +271,7 @@ def kinto_ini_server(
     }
     ini = write_ini(tmp / "kinto.ini", ini_section("app:main", settings), logging)
     server = start_gunicorn(
-        ["kinto_attachment_mw.wsgi:application"],
+        list(app),
         tmp / "gunicorn.log",
         port=port,
         env={"KINTO_INI": str(ini)},

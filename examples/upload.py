@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""Upload files as Kinto attachments: ``kinto-attachment upload``, runnable from here.
+
+    python examples/upload.py --server http://127.0.0.1:8888/v1 --bucket b \
+        --collection c --auth alice:secret FILE...
+"""
+
+import sys
+
+from kinto_attachment_mw.tools.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["upload", *sys.argv[1:]]))
