@@ -9,13 +9,14 @@ plural), and ``POST /v1/__flush__``. Batches reuse :meth:`Lifecycle.plan` per su
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from webob import Request, Response
 
-from .guard import AttachmentGuard, attachment_after, touches_attachment
+from .guard import JSON_PATCH, AttachmentGuard, attachment_after, touches_attachment
 from .kinto_api import KintoClient, ListingRefused, RecordPath
 from .multipart import FILE_FIELD
 from .releasing import FileReleaser
@@ -65,6 +66,25 @@ def handles(method: str, kind: Kind) -> bool:
     if method == "POST":
         return kind in (Kind.RECORDS, Kind.FLUSH, Kind.BATCH)
     return False
+
+
+def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
+    """A cheap first look, so that the everyday record write passes straight to Kinto:
+    a PATCH or POST whose body never spells ``attachment`` (nor escapes a character that
+    could spell it) cannot touch it, and neither can a PUT without ``data``. The body is
+    read whole, as Kinto reads it anyway, and put back."""
+    if method == "DELETE" or kind in (Kind.FLUSH, Kind.BATCH):
+        return True
+    if _media_type(environ.get("CONTENT_TYPE")) == JSON_PATCH:
+        return True
+    length = environ.get("CONTENT_LENGTH", "")
+    if not length.isdigit():
+        return True  # chunked or unknown: take the careful way
+    body = environ["wsgi.input"].read(int(length))
+    environ["wsgi.input"] = io.BytesIO(body)
+    if b"\\" in body:
+        return True
+    return (b'"data"' if method == "PUT" else FILE_FIELD.encode()) in body
 
 
 class Lifecycle:

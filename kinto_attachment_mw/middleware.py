@@ -13,7 +13,7 @@ from . import cors, errors
 from .batch import BatchEndpoint
 from .guard import AttachmentGuard
 from .kinto_api import INTERNAL_MARKER, KintoClient, RecordPath
-from .lifecycle import Lifecycle, handles
+from .lifecycle import Lifecycle, handles, may_affect_files
 from .releasing import FileReleaser
 from .routes import Kind, Route, route_of
 from .service import ServiceEndpoints
@@ -85,7 +85,7 @@ class AttachmentMiddleware:
             return self.app(environ, start_response)
         if route.kind is Kind.ATTACHMENT:
             return self._respond(environ, start_response, self._attachment, route.record)
-        if handles(method, route.kind):
+        if handles(method, route.kind) and may_affect_files(environ, method, route.kind):
             # Kinto's own answer goes back as it is, CORS headers included.
             return self._respond(environ, start_response, self._kinto_write, route, own=False)
         return self.app(environ, start_response)
