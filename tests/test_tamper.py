@@ -156,3 +156,16 @@ def test_file_stored_by_the_plugin_can_be_copied_when_its_size_matches(uploads, 
             status=400,
         )
     )
+
+
+def test_escaped_field_name_does_not_slip_through(uploads, stored):
+    body = '{"data": {"\\u0061ttachment": {"location": "x.txt", "hash": "0", "size": 1}}}'
+    refused(
+        uploads.app.patch(
+            f"{RECORDS}/r1",
+            body,
+            headers={**ALICE, "Content-Type": "application/json"},
+            status=400,
+        )
+    )
+    assert uploads.record("r1")["data"]["attachment"] == stored
