@@ -19,7 +19,10 @@ setup(
         "gunicorn>=22",
     ],
     extras_require={
+        # Kinto on PostgreSQL; record locks then use psycopg2 on the same database.
+        "postgresql": ["kinto[postgresql]"],
         "test": [
+            "kinto[postgresql]",
             "pytest",
             "pytest-timeout",
             "webtest",
@@ -30,6 +33,7 @@ setup(
     },
     entry_points={
         "paste.filter_factory": ["main = kinto_attachment_mw:filter_factory"],
+        "console_scripts": ["kinto-attachment-mw = kinto_attachment_mw.cli:main"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

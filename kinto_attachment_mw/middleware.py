@@ -11,6 +11,7 @@ from webob import Request
 
 from . import cors, errors
 from .kinto_api import INTERNAL_MARKER, KintoClient, RecordPath
+from .locks import RecordLocks, locks_from_settings
 from .service import ServiceEndpoints
 from .serving import FileServer
 from .settings import Settings, parse_settings
@@ -33,11 +34,20 @@ class AttachmentMiddleware:
     parsed :class:`~kinto_attachment_mw.settings.Settings`.
     """
 
-    def __init__(self, app, settings: Mapping | Settings, storage: Storage | None = None):
+    def __init__(
+        self,
+        app,
+        settings: Mapping | Settings,
+        storage: Storage | None = None,
+        locks: RecordLocks | None = None,
+    ):
         self.app = app
         self.settings = settings if isinstance(settings, Settings) else parse_settings(settings)
         self.storage = storage or storage_from_settings(self.settings)
-        self.endpoint = AttachmentEndpoint(self.settings, self.storage, KintoClient(app))
+        self.locks = locks or locks_from_settings(self.settings.locks)
+        self.endpoint = AttachmentEndpoint(
+            self.settings, self.storage, KintoClient(app), self.locks
+        )
         self.service = ServiceEndpoints(
             self.storage, self.settings.extra_base_url, self.settings.readonly
         )
