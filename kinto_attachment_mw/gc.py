@@ -1,0 +1,223 @@
+"""Garbage collection: stored files no record references, records whose file is missing.
+
+A crash between storing a file and updating its record, a failed delete, a client that
+drops the ``attachment`` field: each leaves a file nobody references. This finds them
+(and the reverse, records pointing at a missing file) by comparing both sides in full.
+
+Both sides are streamed into a temporary SQLite database on disk and compared there with
+SQL, so memory stays bounded at millions of records and files.
+
+Records are read through Kinto's storage backend (``registry.storage``), not its HTTP
+API: this runs as an operator's command next to Kinto, not on the request path, it must
+see every record whatever the permissions, and it reads only records that have an
+attachment, one page at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from kinto.core.storage import Filter, Sort
+from kinto.core.utils import COMPARISON
+
+from . import errors
+from .multipart import FILE_FIELD
+from .storage import Storage
+from .storage.base import StoredFileInfo
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 1000
+_INSERT_BATCH = 1000
+
+
+@dataclass
+class Report:
+    """What one run found, and did unless ``dry_run``."""
+
+    dry_run: bool
+    records: int = 0  # records with an attachment
+    outside: int = 0  # of which the location is not in this storage
+    files: int = 0
+    orphans: int = 0
+    orphan_bytes: int = 0
+    removed: int = 0
+    removed_bytes: int = 0
+    leftovers: int = 0
+    leftover_bytes: int = 0
+    dangling: int = 0
+    failures: int = 0  # orphans that could not be removed
+
+
+@dataclass
+class Listener:
+    """Called for each finding, so that callers can list them without keeping them."""
+
+    orphan: Callable[[StoredFileInfo], None] = lambda info: None
+    dangling: Callable[[str, str], None] = lambda record_uri, location: None
+    leftover: Callable[[StoredFileInfo], None] = lambda info: None
+
+
+def collect_garbage(
+    kinto_storage,
+    storage: Storage,
+    grace_seconds: float,
+    dry_run: bool = False,
+    listener: Listener | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    now: float | None = None,
+) -> Report:
+    """Remove (unless ``dry_run``) stored files that no record references and that are
+    older than ``grace_seconds``; report records whose location has no file.
+
+    Files younger than the grace period may belong to an upload whose record is not
+    written yet, so they are never orphans. ``kinto_storage`` is Kinto's storage backend.
+    """
+    listener = listener or Listener()
+    report = Report(dry_run=dry_run)
+    cutoff = (time.time() if now is None else now) - grace_seconds
+    with tempfile.TemporaryDirectory(prefix="kinto-attachment-gc-") as folder:
+        database = sqlite3.connect(os.path.join(folder, "gc.sqlite"))
+        try:
+            _create_tables(database)
+            # Records first: a file stored after they were read is too young to be an orphan.
+            _load_refs(database, kinto_storage, storage, page_size, report)
+            _load_files(database, storage, report)
+            _remove_orphans(database, storage, cutoff, dry_run, listener, report)
+            _list_dangling(database, storage, listener, report)
+        finally:
+            database.close()
+    for info in storage.sweep_leftovers(cutoff, dry_run=dry_run):
+        report.leftovers += 1
+        report.leftover_bytes += info.size
+        listener.leftover(info)
+    return report
+
+
+def _create_tables(database: sqlite3.Connection) -> None:
+    database.executescript(
+        """
+        PRAGMA journal_mode = OFF;
+        PRAGMA synchronous = OFF;
+        CREATE TABLE refs (key TEXT NOT NULL, record TEXT NOT NULL, location TEXT NOT NULL);
+        CREATE TABLE files (key TEXT PRIMARY KEY, size INTEGER, modified REAL);
+        """
+    )
+
+
+def _load_refs(database, kinto_storage, storage: Storage, page_size: int, report: Report):
+    rows = []
+    for record_uri, attachment in iter_attachments(kinto_storage, page_size):
+        report.records += 1
+        location = attachment.get("location")
+        key = storage.key_for(location) if isinstance(location, str) else None
+        if key is None:
+            report.outside += 1  # another storage, or the plugin's old base_url: not ours
+            continue
+        rows.append((key, record_uri, location))
+        if len(rows) >= _INSERT_BATCH:
+            database.executemany("INSERT INTO refs VALUES (?, ?, ?)", rows)
+            rows.clear()
+    database.executemany("INSERT INTO refs VALUES (?, ?, ?)", rows)
+    database.execute("CREATE INDEX refs_key ON refs (key)")
+
+
+def _load_files(database, storage: Storage, report: Report) -> None:
+    rows = []
+    for info in storage.scan():
+        report.files += 1
+        rows.append((info.key, info.size, info.modified))
+        if len(rows) >= _INSERT_BATCH:
+            database.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
+            rows.clear()
+    database.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
+
+
+def _remove_orphans(database, storage, cutoff, dry_run, listener, report) -> None:
+    orphans = database.execute(
+        "SELECT key, size, modified FROM files WHERE modified < ?"
+        " AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.key = files.key) ORDER BY key",
+        (cutoff,),
+    )
+    for key, size, modified in orphans:
+        info = StoredFileInfo(key, size, modified)
+        report.orphans += 1
+        report.orphan_bytes += size
+        listener.orphan(info)
+        if dry_run:
+            continue
+        current = storage.stat(key)
+        if current is None or current.modified >= cutoff:
+            continue  # gone meanwhile, or replaced by a new upload under the same name
+        try:
+            storage.delete(key)
+        except errors.StorageUnavailable as error:
+            logger.error("Could not remove orphan %s: %s", key, error)
+            report.failures += 1
+            continue
+        report.removed += 1
+        report.removed_bytes += size
+
+
+def _list_dangling(database, storage: Storage, listener: Listener, report: Report) -> None:
+    dangling = database.execute(
+        "SELECT record, location, key FROM refs"
+        " WHERE NOT EXISTS (SELECT 1 FROM files WHERE files.key = refs.key) ORDER BY record"
+    )
+    for record_uri, location, key in dangling:
+        if storage.exists(key):
+            continue  # stored after the scan of files
+        report.dangling += 1
+        listener.dangling(record_uri, location)
+
+
+def iter_attachments(kinto_storage, page_size: int) -> Iterator[tuple[str, dict]]:
+    """``(record URI, attachment)`` of every record that has one, bucket by bucket,
+    collection by collection, a page at a time."""
+    for bucket in _paginate(kinto_storage, "bucket", "", page_size):
+        bucket_uri = f"/buckets/{bucket['id']}"
+        for collection in _paginate(kinto_storage, "collection", bucket_uri, page_size):
+            collection_uri = f"{bucket_uri}/collections/{collection['id']}"
+            has_attachment = [Filter(FILE_FIELD, True, COMPARISON.HAS)]
+            records = _paginate(kinto_storage, "record", collection_uri, page_size, has_attachment)
+            for record in records:
+                attachment = record.get(FILE_FIELD)
+                if isinstance(attachment, dict):  # null is stored by plain-JSON removals
+                    yield f"{collection_uri}/records/{record['id']}", attachment
+
+
+def _paginate(kinto_storage, resource_name, parent_id, page_size, filters=None) -> Iterator[dict]:
+    """Objects under one parent, oldest first, by keyset on ``(last_modified, id)``.
+
+    Oldest first: an object modified while this runs moves to the end and is read again,
+    with its new attachment. Timestamps are unique under one parent in Kinto; the ``id``
+    tie-break only makes that assumption unnecessary.
+    """
+    sorting = [Sort("last_modified", 1), Sort("id", 1)]
+    after: list[list[Filter]] | None = None
+    while True:
+        page = kinto_storage.list_all(
+            resource_name=resource_name,
+            parent_id=parent_id,
+            filters=filters,
+            sorting=sorting,
+            pagination_rules=after,
+            limit=page_size,
+        )
+        yield from page
+        if len(page) < page_size:
+            return
+        last = page[-1]
+        after = [
+            [Filter("last_modified", last["last_modified"], COMPARISON.GT)],
+            [
+                Filter("last_modified", last["last_modified"], COMPARISON.EQ),
+                Filter("id", last["id"], COMPARISON.GT),
+            ],
+        ]
