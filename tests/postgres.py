@@ -54,6 +54,23 @@ def kinto_postgresql_settings(url: str) -> dict[str, str]:
     }
 
 
+def write_kinto_ini(folder: Path, backend: dict[str, str], base_url: str) -> Path:
+    """``folder/kinto.ini``: Kinto on ``backend``, alice may create buckets, files stored
+    under ``folder/attachments``."""
+    settings = {
+        "use": "egg:kinto",
+        **backend,
+        "kinto.userid_hmac_secret": "tests",
+        "multiauth.policies": "basicauth",
+        "kinto.bucket_create_principals": "system.Authenticated",
+        "kinto.attachment.base_path": str(folder / "attachments"),
+        "kinto.attachment.base_url": base_url,
+    }
+    ini = folder / "kinto.ini"
+    ini.write_text("[app:main]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+    return ini
+
+
 class PostgresCluster:
     def __init__(self):
         self.folder = Path(tempfile.mkdtemp(prefix="kinto-attachment-pg-"))

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from .conftest import files_under
-from .postgres import kinto_postgresql_settings
+from .postgres import kinto_postgresql_settings, write_kinto_ini
 from .servers import HOST, free_port, start_gunicorn
 
 USER = ("alice", "secret")
@@ -27,17 +27,8 @@ WORKERS = 4
 @pytest.fixture
 def server(postgres_url, tmp_path: Path):
     port = free_port()
-    settings = {
-        "use": "egg:kinto",
-        **kinto_postgresql_settings(postgres_url),
-        "kinto.userid_hmac_secret": "concurrency",
-        "multiauth.policies": "basicauth",
-        "kinto.bucket_create_principals": "system.Authenticated",
-        "kinto.attachment.base_path": str(tmp_path / "attachments"),
-        "kinto.attachment.base_url": f"http://{HOST}:{port}/attachments/",
-    }
-    ini = tmp_path / "kinto.ini"
-    ini.write_text("[app:main]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+    base_url = f"http://{HOST}:{port}/attachments/"
+    ini = write_kinto_ini(tmp_path, kinto_postgresql_settings(postgres_url), base_url)
     args = ["kinto_attachment_mw.wsgi:application", "--workers", str(WORKERS)]
     args += ["--worker-class", "gthread", "--threads", "4"]
     env = {"KINTO_INI": str(ini)}

@@ -15,26 +15,11 @@ import webtest
 from kinto_attachment_mw.wsgi import load_app
 
 from .conftest import ALICE, files_under
-from .postgres import kinto_postgresql_settings
+from .postgres import kinto_postgresql_settings, write_kinto_ini
 
 COMMAND = str(Path(sys.executable).with_name("kinto-attachment-mw"))
 RECORDS = "/v1/buckets/b/collections/c/records"
 BASE_URL = "https://files.example/attachments/"
-
-
-def write_ini(folder: Path, kinto_settings: dict[str, str]) -> Path:
-    settings = {
-        "use": "egg:kinto",
-        **kinto_settings,
-        "kinto.userid_hmac_secret": "gc-test",
-        "multiauth.policies": "basicauth",
-        "kinto.bucket_create_principals": "system.Authenticated",
-        "kinto.attachment.base_path": str(folder / "attachments"),
-        "kinto.attachment.base_url": BASE_URL,
-    }
-    ini = folder / "kinto.ini"
-    ini.write_text("[app:main]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
-    return ini
 
 
 def gc(ini: Path, *options: str) -> subprocess.CompletedProcess:
@@ -53,7 +38,7 @@ def make_old(path: Path) -> None:
 
 @pytest.fixture
 def deployment(postgres_url, tmp_path):
-    ini = write_ini(tmp_path, kinto_postgresql_settings(postgres_url))
+    ini = write_kinto_ini(tmp_path, kinto_postgresql_settings(postgres_url), BASE_URL)
     middleware = load_app(str(ini))
     app = webtest.TestApp(middleware)
     app.put_json("/v1/buckets/b", {}, headers=ALICE)
@@ -115,7 +100,9 @@ def test_gc_on_postgresql(deployment):
 def test_gc_refuses_kinto_memory_backend(tmp_path):
     """From another process, the server's in-memory records are invisible: every file
     would look unreferenced."""
-    ini = write_ini(tmp_path, {"kinto.storage_backend": "kinto.core.storage.memory"})
+    ini = write_kinto_ini(
+        tmp_path, {"kinto.storage_backend": "kinto.core.storage.memory"}, BASE_URL
+    )
     stored = tmp_path / "attachments" / "precious.txt"
     stored.parent.mkdir()
     stored.write_bytes(b"referenced by a record the command cannot see")
