@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 1000
 _INSERT_BATCH = 1000
+_RECHECK_BATCH = 100
+#: Kinto's parent id of every collection's records, as a pattern.
+ALL_COLLECTIONS = "/buckets/*/collections/*"
 
 
 @dataclass
@@ -89,7 +92,7 @@ def collect_garbage(
             # Records first: a file stored after they were read is too young to be an orphan.
             _load_refs(database, kinto_storage, storage, page_size, report)
             _load_files(database, storage, report)
-            _remove_orphans(database, storage, cutoff, dry_run, listener, report)
+            _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener, report)
             _list_dangling(database, storage, listener, report)
         finally:
             database.close()
@@ -139,30 +142,68 @@ def _load_files(database, storage: Storage, report: Report) -> None:
     database.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
 
 
-def _remove_orphans(database, storage, cutoff, dry_run, listener, report) -> None:
-    orphans = database.execute(
+def _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener, report):
+    candidates = database.execute(
         "SELECT key, size, modified FROM files WHERE modified < ?"
         " AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.key = files.key) ORDER BY key",
         (cutoff,),
     )
-    for key, size, modified in orphans:
-        info = StoredFileInfo(key, size, modified)
-        report.orphans += 1
-        report.orphan_bytes += size
-        listener.orphan(info)
-        if dry_run:
-            continue
-        current = storage.stat(key)
-        if current is None or current.modified >= cutoff:
-            continue  # gone meanwhile, or replaced by a new upload under the same name
-        try:
-            storage.delete(key)
-        except errors.StorageUnavailable as error:
-            logger.error("Could not remove orphan %s: %s", key, error)
-            report.failures += 1
-            continue
-        report.removed += 1
-        report.removed_bytes += size
+    while batch := candidates.fetchmany(_RECHECK_BATCH):
+        referenced_now = _referenced_now(kinto_storage, storage, [key for key, _, _ in batch])
+        for key, size, modified in batch:
+            if key not in referenced_now:
+                _remove_orphan(
+                    storage, StoredFileInfo(key, size, modified), cutoff, dry_run, listener, report
+                )
+
+
+def _referenced_now(kinto_storage, storage: Storage, keys: list[str]) -> set[str]:
+    """Which of ``keys`` some record references right now.
+
+    The scan is not a snapshot: while it ran, a record read early may have been given a
+    copy of an attachment that a record read later dropped. Asking again just before
+    removing closes that gap (one query per batch of candidates).
+    """
+    by_location = {storage.url(key): key for key in keys}
+    records = kinto_storage.list_all(
+        resource_name="record",
+        parent_id=ALL_COLLECTIONS,
+        filters=[Filter(f"{FILE_FIELD}.location", list(by_location), COMPARISON.IN)],
+    )
+    if len(records) >= len(keys):
+        # Kinto caps a listing (storage_max_fetch_size): ask one by one, to be sure.
+        return {
+            key for location, key in by_location.items() if _has_reference(kinto_storage, location)
+        }
+    return {by_location[record[FILE_FIELD]["location"]] for record in records}
+
+
+def _has_reference(kinto_storage, location: str) -> bool:
+    location_filter = Filter(f"{FILE_FIELD}.location", location, COMPARISON.EQ)
+    return bool(
+        kinto_storage.list_all(
+            resource_name="record", parent_id=ALL_COLLECTIONS, filters=[location_filter], limit=1
+        )
+    )
+
+
+def _remove_orphan(storage, info: StoredFileInfo, cutoff, dry_run, listener, report) -> None:
+    report.orphans += 1
+    report.orphan_bytes += info.size
+    listener.orphan(info)
+    if dry_run:
+        return
+    current = storage.stat(info.key)
+    if current is None or current.modified >= cutoff:
+        return  # gone meanwhile, or replaced by a new upload under the same name
+    try:
+        storage.delete(info.key)
+    except errors.StorageUnavailable as error:
+        logger.error("Could not remove orphan %s: %s", info.key, error)
+        report.failures += 1
+        return
+    report.removed += 1
+    report.removed_bytes += info.size
 
 
 def _list_dangling(database, storage: Storage, listener: Listener, report: Report) -> None:
@@ -210,9 +251,9 @@ def _paginate(kinto_storage, resource_name, parent_id, page_size, filters=None) 
             pagination_rules=after,
             limit=page_size,
         )
-        yield from page
-        if len(page) < page_size:
+        if not page:  # not a short page: Kinto may cap pages below page_size
             return
+        yield from page
         last = page[-1]
         after = [
             [Filter("last_modified", last["last_modified"], COMPARISON.GT)],

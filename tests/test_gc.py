@@ -6,11 +6,15 @@ import os
 import time
 from pathlib import Path
 
+import kinto
 import pytest
+import webtest
 
+from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.gc import Listener, collect_garbage
 
-from .conftest import ALICE, build_app, files_under
+from .conftest import ALICE, files_under, kinto_settings
+from .postgres import kinto_postgresql_settings
 
 HOUR = 3600.0
 LATER = 2 * HOUR  # seconds ahead: every file present now is past a one-hour grace
@@ -19,9 +23,10 @@ LATER = 2 * HOUR  # seconds ahead: every file present now is past a one-hour gra
 class Deployment:
     """Kinto with the middleware, and direct access to both storages."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, backend: dict[str, str] | None = None):
         self.root = root
-        self.app = build_app(root)
+        settings = {**kinto_settings(root), **(backend or {})}
+        self.app = webtest.TestApp(AttachmentMiddleware(kinto.main({}, **settings), settings))
         self.middleware = self.app.app
         self.kinto_storage = self.middleware.registry.storage
         self.storage = self.middleware.storage
@@ -239,3 +244,55 @@ def test_tombstones_do_not_reference_files(deployment):
 
     assert found["orphans"] == [key]
     assert report.records == 0
+
+
+class CopiedDuringListing:
+    """Kinto's storage, real; just before gc lists the last collection's records, a
+    client copies an attachment onto a record gc has already read, and the record about
+    to be read drops it."""
+
+    def __init__(self, deployment: Deployment, attachment: dict):
+        self.deployment, self.attachment = deployment, attachment
+        self.copied = False
+
+    def __getattr__(self, name):
+        return getattr(self.deployment.kinto_storage, name)
+
+    def list_all(self, resource_name, parent_id, **kwargs):
+        if parent_id == "/buckets/z/collections/c" and not self.copied:
+            self.copied = True
+            app = self.deployment.app
+            copy = {"data": {"attachment": self.attachment}}
+            app.put_json("/v1/buckets/a/collections/c/records/copy", copy, headers=ALICE)
+            app.put_json("/v1/buckets/z/collections/c/records/owner", {"data": {}}, headers=ALICE)
+        return self.deployment.kinto_storage.list_all(resource_name, parent_id, **kwargs)
+
+
+@pytest.fixture(params=["memory", "postgresql"])
+def backend(request) -> dict[str, str]:
+    if request.param == "memory":
+        return {}
+    return kinto_postgresql_settings(request.getfixturevalue("postgres_url"))
+
+
+def test_a_file_referenced_while_gc_runs_is_kept(storage_root, backend):
+    """gc checks its orphans against the records once more before removing them."""
+    deployment = Deployment(storage_root, backend)
+    deployment.collection("a", "c")
+    path = deployment.collection("z", "c")
+    meta = deployment.upload(path, "owner")
+    orphan = deployment.orphan("really-orphan.txt")
+    racing = CopiedDuringListing(deployment, meta)
+
+    report = collect_garbage(racing, deployment.storage, HOUR, page_size=2, now=time.time() + LATER)
+
+    assert racing.copied
+    assert (
+        deployment.app.get("/v1/buckets/a/collections/c/records/copy", headers=ALICE).json["data"][
+            "attachment"
+        ]
+        == meta
+    )
+    assert (report.orphans, report.removed) == (1, 1)
+    assert deployment.files() == {deployment.key_of(meta)}
+    assert orphan not in deployment.files()
