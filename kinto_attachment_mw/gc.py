@@ -20,7 +20,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from kinto.core.storage import Filter, Sort
@@ -115,31 +115,38 @@ def _create_tables(database: sqlite3.Connection) -> None:
 
 
 def _load_refs(database, kinto_storage, storage: Storage, page_size: int, report: Report):
-    rows = []
-    for record_uri, attachment in iter_attachments(kinto_storage, page_size):
-        report.records += 1
-        location = attachment.get("location")
-        key = storage.key_for(location) if isinstance(location, str) else None
-        if key is None:
-            report.outside += 1  # another storage, or the plugin's old base_url: not ours
-            continue
-        rows.append((key, record_uri, location))
-        if len(rows) >= _INSERT_BATCH:
-            database.executemany("INSERT INTO refs VALUES (?, ?, ?)", rows)
-            rows.clear()
-    database.executemany("INSERT INTO refs VALUES (?, ?, ?)", rows)
+    def rows():
+        for record_uri, attachment in iter_attachments(kinto_storage, page_size):
+            report.records += 1
+            location = attachment.get("location")
+            key = storage.key_for(location) if isinstance(location, str) else None
+            if key is None:
+                report.outside += 1  # another storage, or the plugin's old base_url: not ours
+                continue
+            yield key, record_uri, location
+
+    _insert_all(database, "INSERT INTO refs VALUES (?, ?, ?)", rows())
     database.execute("CREATE INDEX refs_key ON refs (key)")
 
 
 def _load_files(database, storage: Storage, report: Report) -> None:
-    rows = []
-    for info in storage.scan():
-        report.files += 1
-        rows.append((info.key, info.size, info.modified))
-        if len(rows) >= _INSERT_BATCH:
-            database.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
-            rows.clear()
-    database.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
+    def rows():
+        for info in storage.scan():
+            report.files += 1
+            yield info.key, info.size, info.modified
+
+    _insert_all(database, "INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows())
+
+
+def _insert_all(database, statement: str, rows: Iterable[tuple]) -> None:
+    """Insert a batch at a time: memory holds one batch whatever the total."""
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _INSERT_BATCH:
+            database.executemany(statement, batch)
+            batch.clear()
+    database.executemany(statement, batch)
 
 
 def _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener, report):
