@@ -10,14 +10,18 @@ import threading
 import time
 from collections.abc import Callable
 
+import kinto
 import psycopg2
 import pytest
+import webtest
 
+from kinto_attachment_mw import filter_factory
 from kinto_attachment_mw.errors import AttachmentError
 from kinto_attachment_mw.locks import ProcessLocks, RecordLocks, lock_key
 from kinto_attachment_mw.pg_locks import PostgresLocks
 
-from .conftest import ALICE, RECORDS, Uploads, build_app
+from .conftest import ALICE, RECORDS, Uploads, build_app, kinto_settings
+from .postgres import kinto_postgresql_settings
 from .servers import free_port
 
 URI = "/buckets/b/collections/c/records/r1"
@@ -162,3 +166,20 @@ def test_upload_answers_409_while_the_record_is_locked(storage_root):
     assert uploads.files() == before
     assert uploads.record("r1")["data"]["attachment"]["size"] == len(b"hello world\n")
     uploads.upload("r1", content=b"third")  # free again
+
+
+def test_paste_filter_takes_postgresql_locks_from_kintos_settings(postgres_url, storage_root):
+    """A paste pipeline passes only the filter's section: the storage settings that
+    choose the locks are read from the wrapped Kinto app."""
+    settings = {**kinto_settings(storage_root), **kinto_postgresql_settings(postgres_url)}
+    kinto_app = kinto.main({}, **settings)
+    middleware = filter_factory({}, base_path=str(storage_root))(kinto_app)
+    try:
+        assert isinstance(middleware.locks, PostgresLocks)
+        assert middleware.locks.url == postgres_url
+        uploads = Uploads(webtest.TestApp(middleware), storage_root)
+        uploads.upload("r1")
+        uploads.upload("r1", content=b"replaced")
+        assert len(uploads.files()) == 1
+    finally:
+        middleware.locks.close()
