@@ -23,8 +23,11 @@ setup(
     ],
     extras_require={
         "tools": TOOLS,
+        # Kinto on PostgreSQL; record locks then use psycopg2 on the same database.
+        "postgresql": ["kinto[postgresql]"],
         "test": [
             *TOOLS,
+            "kinto[postgresql]",
             "pytest",
             "pytest-timeout",
             "webtest",
@@ -34,7 +37,10 @@ setup(
     },
     entry_points={
         "paste.filter_factory": ["main = kinto_attachment_mw:filter_factory"],
-        "console_scripts": ["kinto-attachment = kinto_attachment_mw.tools.cli:main"],
+        "console_scripts": [
+            "kinto-attachment = kinto_attachment_mw.tools.cli:main",
+            "kinto-attachment-mw = kinto_attachment_mw.cli:main",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -129,3 +129,23 @@ def method_not_allowed(allow: str) -> AttachmentError:
     return AttachmentError(
         405, METHOD_NOT_ALLOWED, "Method not allowed on this endpoint.", headers={"Allow": allow}
     )
+
+
+def record_busy() -> AttachmentError:
+    """Another write to the same record held its lock for too long: Kinto's own "please
+    retry" conflict, which clients already handle."""
+    return AttachmentError(
+        409,
+        CONSTRAINT_VIOLATED,
+        "Another write to this record is in progress, please retry.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def locks_unavailable() -> AttachmentError:
+    return AttachmentError(
+        503,
+        BACKEND,
+        "Record locks are unavailable, please retry later.",
+        headers={"Retry-After": "30"},
+    )

@@ -18,6 +18,7 @@ from webob import Request, Response
 
 from .guard import JSON_PATCH, AttachmentGuard, attachment_after, touches_attachment
 from .kinto_api import KintoClient, ListingRefused, RecordPath
+from .locks import RecordLocks
 from .multipart import FILE_FIELD
 from .releasing import FileReleaser
 from .routes import Kind, Route
@@ -94,7 +95,7 @@ class Lifecycle:
         kinto: KintoClient,
         guard: AttachmentGuard,
         releaser: FileReleaser,
-        locks=None,
+        locks: RecordLocks,
     ):
         self.app = app
         self.kinto = kinto
@@ -103,11 +104,12 @@ class Lifecycle:
         self.locks = locks
 
     def __call__(self, request: Request, route: Route) -> Response:
-        lock = (
-            self.locks.hold(route.record.uri)
-            if self.locks is not None and route.kind is Kind.RECORD
-            else contextlib.nullcontext()
-        )
+        if route.kind is Kind.RECORD:
+            # One writer of a record at a time, uploads included (see :mod:`.locks`).
+            route = self._real_bucket(request.environ, route)
+            lock = self.locks.hold(route.record.uri)
+        else:
+            lock = contextlib.nullcontext()
         with lock:
             pending = self.plan(
                 request.environ,

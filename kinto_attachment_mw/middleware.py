@@ -14,6 +14,7 @@ from .batch import BatchEndpoint
 from .guard import AttachmentGuard
 from .kinto_api import INTERNAL_MARKER, KintoClient, RecordPath
 from .lifecycle import Lifecycle, handles, may_affect_files
+from .locks import RecordLocks, locks_from_settings
 from .releasing import FileReleaser
 from .routes import Kind, Route, route_of
 from .service import ServiceEndpoints
@@ -39,14 +40,21 @@ class AttachmentMiddleware:
     parsed :class:`~kinto_attachment_mw.settings.Settings`.
     """
 
-    def __init__(self, app, settings: Mapping | Settings, storage: Storage | None = None):
+    def __init__(
+        self,
+        app,
+        settings: Mapping | Settings,
+        storage: Storage | None = None,
+        locks: RecordLocks | None = None,
+    ):
         self.app = app
         self.settings = settings if isinstance(settings, Settings) else parse_settings(settings)
         self.storage = storage or storage_from_settings(self.settings)
+        self.locks = locks or locks_from_settings(self.settings.locks)
         kinto = KintoClient(app)
         releaser = FileReleaser(self.settings, self.storage)
-        self.endpoint = AttachmentEndpoint(self.settings, self.storage, kinto, releaser)
-        self.lifecycle = Lifecycle(app, kinto, AttachmentGuard(self.storage), releaser)
+        self.endpoint = AttachmentEndpoint(self.settings, self.storage, kinto, releaser, self.locks)
+        self.lifecycle = Lifecycle(app, kinto, AttachmentGuard(self.storage), releaser, self.locks)
         self.batch = BatchEndpoint(app, self.lifecycle)
         self.service = ServiceEndpoints(
             self.storage, self.settings.extra_base_url, self.settings.readonly

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .settings import PREFIXES, attachment_settings
 
-_KINTO_SETTINGS = ("readonly", "cors_origins")
+#: Kinto's own settings the middleware reads (the storage ones choose the record locks).
+_KINTO_SETTINGS = ("readonly", "cors_origins", "storage_backend", "storage_url")
 
 
 def filter_factory(global_conf: dict, **local_conf: str):

@@ -63,6 +63,18 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class LockSettings:
+    """Where per-record locks live, from Kinto's own storage settings.
+
+    ``postgresql_url`` is Kinto's database when Kinto stores records in PostgreSQL (several
+    processes or hosts share it); ``None`` means one process, so in-process locks.
+    """
+
+    postgresql_url: str | None = None
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the middleware needs, resolved once."""
 
@@ -74,6 +86,9 @@ class Settings:
     resource_policies: Mapping[tuple[str, ...], Policy] = field(default_factory=dict)
     readonly: bool = False
     cors_origins: tuple[str, ...] = ("*",)
+    locks: LockSettings = LockSettings()
+    #: Kinto keeps records in its own process memory (gc cannot see them from outside).
+    kinto_in_memory: bool = True
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
         """The most specific policy: collection, then bucket, then global."""
@@ -185,7 +200,12 @@ POLICY_PARSERS = {
 }
 
 #: Settings that only make sense once, for the whole server.
-GLOBAL_NAMES = frozenset({"base_path", "base_url", "extra.base_url", "serve_path"})
+GLOBAL_NAMES = frozenset(
+    {"base_path", "base_url", "extra.base_url", "serve_path", "lock_timeout_seconds"}
+)
+
+POSTGRESQL_STORAGE = "kinto.core.storage.postgresql"
+MEMORY_STORAGE = "kinto.core.storage.memory"
 
 _NOT_YET = ("aws.", "gcloud.")
 
@@ -216,6 +236,31 @@ def _parse_serve_path(name: str, raw: object) -> str | None:
     if not path.startswith("/") or "//" in path:
         raise ConfigurationError(f"{name}: expected an absolute URL path like /attachments")
     return path
+
+
+def _parse_timeout(name: str, raw: object) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ConfigurationError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigurationError(f"{name}: must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _parse_locks(raw: Mapping[str, object], timeout: float) -> LockSettings:
+    """PostgreSQL advisory locks on Kinto's database when Kinto uses PostgreSQL."""
+    backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or "").strip()
+    if backend != POSTGRESQL_STORAGE:
+        return LockSettings(None, timeout)
+    url = str(_kinto_setting(raw, "storage_url", "") or "").strip()
+    if not url:
+        raise ConfigurationError("kinto.storage_url: required with the PostgreSQL storage backend")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ConfigurationError(f"kinto.storage_url: expected postgresql://..., got {url!r}")
+    # SQLAlchemy's "postgresql+psycopg2://" names a driver; libpq only knows the scheme.
+    return LockSettings("postgresql://" + rest, timeout)
 
 
 def parse_settings(raw: Mapping[str, object]) -> Settings:
@@ -266,6 +311,10 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     if extra_base_url and not extra_base_url.endswith("/"):
         extra_base_url += "/"
     cors = str(_kinto_setting(raw, "cors_origins", "*")).split()
+    lock_timeout = _parse_timeout(
+        "kinto.attachment.lock_timeout_seconds", global_values.get("lock_timeout_seconds", 10)
+    )
+    backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or MEMORY_STORAGE)
 
     return Settings(
         base_path=str(global_values["base_path"]).strip(),
@@ -278,4 +327,6 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         resource_policies=resource_policies,
         readonly=_parse_bool("kinto.readonly", _kinto_setting(raw, "readonly", False)),
         cors_origins=tuple(cors) or ("*",),
+        locks=_parse_locks(raw, lock_timeout),
+        kinto_in_memory=backend.strip() == MEMORY_STORAGE,
     )

@@ -1,7 +1,8 @@
 """The attachment endpoint: upload (POST) and removal (DELETE) of a record's file.
 
 Upload: permission probe (nothing read yet) -> stream-parse the body into a storage sink
--> conditional write of the record -> only then remove the previous file -> answer.
+-> under the record's lock: conditional write of the record, then removal of the previous
+file -> answer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from webob import Request, Response
 
 from . import errors
 from .kinto_api import KintoClient, KintoResponse, RecordPath
+from .locks import ProcessLocks, RecordLocks
 from .multipart import FILE_FIELD, MAX_FORM_OVERHEAD, FilePart, multipart_boundary, parse_form
 from .naming import client_filename, extension_of, mimetype_for, stored_key
 from .releasing import FileReleaser
@@ -28,13 +30,22 @@ _COPIED_HEADERS = ("ETag", "Last-Modified", "X-Content-Type-Options", "Content-S
 
 
 class AttachmentEndpoint:
+    """``locks`` serialize the record write and the removal of the previous file with
+    other writers of the same record, in any process (see :mod:`.locks`)."""
+
     def __init__(
-        self, settings: Settings, storage: Storage, kinto: KintoClient, releaser: FileReleaser
+        self,
+        settings: Settings,
+        storage: Storage,
+        kinto: KintoClient,
+        releaser: FileReleaser,
+        locks: RecordLocks | None = None,
     ):
         self.settings = settings
         self.storage = storage
         self.kinto = kinto
         self.releaser = releaser
+        self.locks = locks or ProcessLocks(settings.locks.timeout_seconds)
 
     # POST .../records/{rid}/attachment
 
@@ -51,6 +62,7 @@ class AttachmentEndpoint:
             raise errors.too_large(length - MAX_FORM_OVERHEAD, limit)
 
         stored = _StoredFile(self.storage)
+        written: KintoResponse | None = None
         try:
             form = parse_form(
                 iter_body(environ, length),
@@ -61,25 +73,20 @@ class AttachmentEndpoint:
             body = {"data": {**form.fields.get("data", {}), FILE_FIELD: metadata}}
             if "permissions" in form.fields:
                 body["permissions"] = form.fields["permissions"]
-            if existing is None:
-                written = self._retry_on_conflict(
-                    lambda: self.kinto.create_record(environ, record, body)
-                )
-            else:
-                written = self._retry_on_conflict(
-                    lambda: self.kinto.patch_record(
-                        environ, record, body, existing["last_modified"]
+            with self.locks.hold(record.uri):
+                written = self._write(environ, record, body, existing)
+                if _succeeded(written) and existing:
+                    self.releaser.release(
+                        existing.get(FILE_FIELD), record, keep=metadata["location"]
                     )
-                )
         except BaseException:
-            stored.discard()
+            if not _succeeded(written):  # once the record references it, the file stays
+                stored.discard()
             raise
-        if not 200 <= written.status < 300:
+        assert written is not None
+        if not _succeeded(written):
             stored.discard()
             raise errors.KintoAnswer(written.response)
-
-        if existing is not None:
-            self.releaser.release(existing.get(FILE_FIELD), record, keep=metadata["location"])
         response = Response(
             status=201 if existing is None else 200,
             json_body=metadata,
@@ -99,17 +106,28 @@ class AttachmentEndpoint:
         assert existing is not None
         record = self._resolve_bucket(environ, record)
         if FILE_FIELD in existing:
-            written = self._retry_on_conflict(
-                lambda: self.kinto.remove_field(
-                    environ, record, FILE_FIELD, existing["last_modified"]
+            with self.locks.hold(record.uri):
+                written = self._retry_on_conflict(
+                    lambda: self.kinto.remove_field(
+                        environ, record, FILE_FIELD, existing["last_modified"]
+                    )
                 )
-            )
-            if not 200 <= written.status < 300:
-                raise errors.KintoAnswer(written.response)
-            self.releaser.release(existing[FILE_FIELD], record)
+                if not 200 <= written.status < 300:
+                    raise errors.KintoAnswer(written.response)
+                self.releaser.release(existing[FILE_FIELD], record)
         return Response(status=204, content_type=None)
 
     # Shared steps
+
+    def _write(
+        self, environ: dict, record: RecordPath, body: dict, existing: dict | None
+    ) -> KintoResponse:
+        """Create the record, or update it if still at the version the probe saw."""
+        if existing is None:
+            return self._retry_on_conflict(lambda: self.kinto.create_record(environ, record, body))
+        return self._retry_on_conflict(
+            lambda: self.kinto.patch_record(environ, record, body, existing["last_modified"])
+        )
 
     def _authorize(
         self, environ: dict, record: RecordPath, must_exist: bool = False
@@ -198,6 +216,10 @@ class _StoredFile:
                 self.storage.delete(self.key)
             except errors.StorageUnavailable as error:
                 logger.warning("Could not remove unreferenced upload %s: %s", self.key, error)
+
+
+def _succeeded(written: KintoResponse | None) -> bool:
+    return written is not None and 200 <= written.status < 300
 
 
 def _existing_record(probe: KintoResponse) -> dict | None:

@@ -35,6 +35,7 @@ def without_plugin_include(settings: dict) -> dict:
 
 
 def load_app(ini_path: str) -> AttachmentMiddleware:
+    """Kinto from the ini's ``[app:main]``, wrapped, with the ini's logging set up."""
     import kinto
 
     ini_path = os.path.abspath(ini_path)
@@ -45,4 +46,10 @@ def load_app(ini_path: str) -> AttachmentMiddleware:
     return AttachmentMiddleware(kinto_app, settings)
 
 
-application = load_app(os.environ.get("KINTO_INI", DEFAULT_INI))
+def __getattr__(name: str):
+    """``application`` is built on first use, so that importing :func:`load_app` (the
+    ``gc`` command does) reads no ini file."""
+    if name != "application":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = globals()["application"] = load_app(os.environ.get("KINTO_INI", DEFAULT_INI))
+    return app

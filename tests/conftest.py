@@ -135,3 +135,22 @@ def app(storage_root: Path) -> webtest.TestApp:
 @pytest.fixture
 def uploads(app: webtest.TestApp, storage_root: Path) -> Uploads:
     return Uploads(app, storage_root)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL cluster for the session, removed at the end."""
+    from .postgres import PostgresCluster
+
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres, tmp_path: Path) -> str:
+    """A fresh database with Kinto's schema."""
+    return postgres.create_database(tmp_path)

@@ -127,3 +127,47 @@ def test_middleware_refuses_to_start_on_bad_settings(tmp_path):
 
     with pytest.raises(ConfigurationError, match="kinto.attachment.max_size_bytes"):
         build_app(tmp_path, max_size_bytes="lots")
+
+
+def test_record_locks_follow_kintos_storage_backend():
+    memory = parse_settings({**BASE, "kinto.storage_backend": "kinto.core.storage.memory"})
+    assert memory.locks.postgresql_url is None
+    assert memory.kinto_in_memory is True
+    pg = parse_settings(
+        {
+            **BASE,
+            "storage_backend": "kinto.core.storage.postgresql",
+            "storage_url": "postgresql+psycopg2://kinto@db:5432/kinto",
+            "kinto.attachment.lock_timeout_seconds": "2.5",
+        }
+    )
+    assert pg.locks.postgresql_url == "postgresql://kinto@db:5432/kinto"
+    assert pg.locks.timeout_seconds == 2.5
+    assert pg.kinto_in_memory is False
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        pytest.param(
+            {"kinto.storage_backend": "kinto.core.storage.postgresql"},
+            "kinto.storage_url: required",
+            id="no-url",
+        ),
+        pytest.param(
+            {
+                "kinto.storage_backend": "kinto.core.storage.postgresql",
+                "kinto.storage_url": "mysql://db/kinto",
+            },
+            "expected postgresql://",
+            id="not-postgresql",
+        ),
+        pytest.param({"kinto.attachment.lock_timeout_seconds": "0"}, "positive", id="zero-timeout"),
+        pytest.param(
+            {"kinto.attachment.lock_timeout_seconds": "soon"}, "number of seconds", id="words"
+        ),
+    ],
+)
+def test_bad_lock_settings_stop_start_up(values, message):
+    with pytest.raises(ConfigurationError, match=message):
+        parse_settings({**BASE, **values})

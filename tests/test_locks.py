@@ -1,0 +1,185 @@
+"""Per-record locks: one writer per record at a time, others unhindered, bounded waits.
+
+Two :class:`PostgresLocks` instances have separate connection pools, so they behave like
+two worker processes (or hosts) sharing Kinto's database.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import kinto
+import psycopg2
+import pytest
+import webtest
+
+from kinto_attachment_mw import filter_factory
+from kinto_attachment_mw.errors import AttachmentError
+from kinto_attachment_mw.locks import ProcessLocks, RecordLocks, lock_key
+from kinto_attachment_mw.pg_locks import PostgresLocks
+
+from .conftest import ALICE, RECORDS, Uploads, build_app, kinto_settings
+from .postgres import kinto_postgresql_settings
+from .servers import free_port
+
+URI = "/buckets/b/collections/c/records/r1"
+OTHER = "/buckets/b/collections/c/records/r2"
+TIMEOUT = 5.0
+
+
+@pytest.fixture(params=["process", "postgresql"])
+def make_locks(request) -> Callable[[float], RecordLocks]:
+    """Build lock sets that must exclude each other: one shared set in-process (Kinto on
+    its memory backend is one process), independent pools on PostgreSQL."""
+    created: list[RecordLocks] = []
+    if request.param == "process":
+        shared: dict[float, RecordLocks] = {}
+
+        def make(timeout: float) -> RecordLocks:
+            return shared.setdefault(timeout, ProcessLocks(timeout))
+    else:
+        url = request.getfixturevalue("postgres").url()
+
+        def make(timeout: float) -> RecordLocks:
+            locks = PostgresLocks(url, timeout)
+            created.append(locks)
+            return locks
+
+    yield make
+    for locks in created:
+        locks.close()
+
+
+class Holder(threading.Thread):
+    """Holds ``uri`` from another thread until told to let go."""
+
+    def __init__(self, locks: RecordLocks, uri: str):
+        super().__init__(daemon=True)
+        self.locks, self.uri = locks, uri
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def run(self):
+        with self.locks.hold(self.uri):
+            self.holding.set()
+            self.release.wait(30)
+
+    def __enter__(self):
+        self.start()
+        assert self.holding.wait(TIMEOUT)
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.join(TIMEOUT)
+
+
+def test_same_record_waits_for_the_holder(make_locks):
+    first, second = make_locks(TIMEOUT), make_locks(TIMEOUT)
+    entered = threading.Event()
+
+    def contender():
+        with second.hold(URI):
+            entered.set()
+
+    with Holder(first, URI):
+        thread = threading.Thread(target=contender, daemon=True)
+        thread.start()
+        assert not entered.wait(0.5)
+    assert entered.wait(TIMEOUT)
+    thread.join(TIMEOUT)
+
+
+def test_other_records_do_not_wait(make_locks):
+    assert lock_key(URI) % 1024 != lock_key(OTHER) % 1024  # distinct in-process stripes
+    first, second = make_locks(TIMEOUT), make_locks(TIMEOUT)
+    with Holder(first, URI):
+        started = time.monotonic()
+        with second.hold(OTHER):
+            pass
+        assert time.monotonic() - started < 1.0
+
+
+def test_waiting_too_long_is_a_retryable_conflict(make_locks):
+    first, second = make_locks(0.3), make_locks(0.3)
+    with Holder(first, URI), pytest.raises(AttachmentError) as raised, second.hold(URI):
+        pass
+    response = raised.value.response()
+    assert response.status_code == 409
+    assert response.json["errno"] == 122
+    assert "retry" in response.json["message"]
+    with second.hold(URI):  # and the lock is free once the holder let go
+        pass
+
+
+def test_same_thread_may_hold_a_record_twice(make_locks):
+    locks = make_locks(0.3)
+    with locks.hold(URI), locks.hold(URI), locks.hold(OTHER):
+        pass
+    with Holder(make_locks(0.3), URI):  # everything released on the way out
+        pass
+
+
+def test_a_broken_connection_is_replaced(postgres):
+    locks = PostgresLocks(postgres.url(), TIMEOUT)
+    try:
+        with locks.hold(URI):
+            pass
+        admin = psycopg2.connect(postgres.url())
+        admin.autocommit = True
+        with admin.cursor() as cursor:  # what a server restart does to idle connections
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+        admin.close()
+        with locks.hold(URI):
+            pass
+        with Holder(PostgresLocks(postgres.url(), TIMEOUT), URI):
+            pass
+    finally:
+        locks.close()
+
+
+def test_unreachable_database_is_a_503():
+    locks = PostgresLocks(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", 0.5)
+    with pytest.raises(AttachmentError) as raised, locks.hold(URI):
+        pass
+    assert raised.value.status == 503
+
+
+def test_upload_answers_409_while_the_record_is_locked(storage_root):
+    """The lock is taken for the record write; the client sees Kinto's "retry" 409, and
+    the file stored for that upload is gone."""
+    app = build_app(storage_root, lock_timeout_seconds="0.3")
+    uploads = Uploads(app, storage_root)
+    uploads.upload("r1")
+    before = uploads.files()
+
+    with Holder(app.app.locks, URI):
+        response = uploads.upload("r1", content=b"second", status=409)
+        removal = app.delete(f"{RECORDS}/r1/attachment", headers=ALICE, status=409)
+
+    assert response.json["errno"] == removal.json["errno"] == 122
+    assert response.headers["Retry-After"] == "1"
+    assert uploads.files() == before
+    assert uploads.record("r1")["data"]["attachment"]["size"] == len(b"hello world\n")
+    uploads.upload("r1", content=b"third")  # free again
+
+
+def test_paste_filter_takes_postgresql_locks_from_kintos_settings(postgres_url, storage_root):
+    """A paste pipeline passes only the filter's section: the storage settings that
+    choose the locks are read from the wrapped Kinto app."""
+    settings = {**kinto_settings(storage_root), **kinto_postgresql_settings(postgres_url)}
+    kinto_app = kinto.main({}, **settings)
+    middleware = filter_factory({}, base_path=str(storage_root))(kinto_app)
+    try:
+        assert isinstance(middleware.locks, PostgresLocks)
+        assert middleware.locks.url == postgres_url
+        uploads = Uploads(webtest.TestApp(middleware), storage_root)
+        uploads.upload("r1")
+        uploads.upload("r1", content=b"replaced")
+        assert len(uploads.files()) == 1
+    finally:
+        middleware.locks.close()
