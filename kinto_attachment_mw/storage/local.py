@@ -21,7 +21,7 @@ TEMP_PREFIX = ".upload-"
 #: Each stored file ``name`` has its metadata in ``.name.meta`` beside it.
 META_SUFFIX = ".meta"
 _MAX_NAME_ATTEMPTS = 100
-_MAX_FOLDER_ATTEMPTS = 10
+_MAX_FOLDER_ATTEMPTS = 100  # a folder is pruned by deletes only while empty
 
 
 class UnsafePath(ValueError):
