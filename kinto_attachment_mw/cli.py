@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .gc import Listener, Report, collect_garbage
+from .releasing import FileReleaser
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -73,7 +74,12 @@ def run_gc(ini_path: str, grace_seconds: float, dry_run: bool) -> int:
         leftover=lambda info: print(f"leftover: {info.key} ({info.size} bytes)"),
     )
     report = collect_garbage(
-        app.registry.storage, app.storage, grace_seconds, dry_run=dry_run, listener=listener
+        app.registry.storage,
+        app.storage,
+        grace_seconds,
+        dry_run=dry_run,
+        listener=listener,
+        kept=FileReleaser(app.settings, app.storage).kept,
     )
     print(summary(report, verb))
     return 1 if report.failures else 0
@@ -85,6 +91,7 @@ def summary(report: Report, verb: str) -> str:
         f" ({report.outside} outside this storage, ignored)",
         f"Stored files: {report.files}",
         f"Orphan files: {report.orphans} ({report.orphan_bytes} bytes)",
+        f"Unreferenced files that keep_old_files keeps: {report.kept}",
         f"Leftovers of unfinished uploads: {report.leftovers} ({report.leftover_bytes} bytes)",
         f"Dangling records (location without a file): {report.dangling}",
     ]

@@ -56,6 +56,7 @@ class Report:
     leftover_bytes: int = 0
     dangling: int = 0
     failures: int = 0  # orphans that could not be removed
+    kept: int = 0  # orphans that keep_old_files protects
 
 
 @dataclass
@@ -75,12 +76,15 @@ def collect_garbage(
     listener: Listener | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     now: float | None = None,
+    kept: Callable[[str], bool] = lambda key: False,
 ) -> Report:
     """Remove (unless ``dry_run``) stored files that no record references and that are
     older than ``grace_seconds``; report records whose location has no file.
 
     Files younger than the grace period may belong to an upload whose record is not
     written yet, so they are never orphans. ``kinto_storage`` is Kinto's storage backend.
+    ``kept(key)`` says which unreferenced files ``keep_old_files`` protects: they are
+    counted, never removed.
     """
     listener = listener or Listener()
     report = Report(dry_run=dry_run)
@@ -92,7 +96,9 @@ def collect_garbage(
             # Records first: a file stored after they were read is too young to be an orphan.
             _load_refs(database, kinto_storage, storage, page_size, report)
             _load_files(database, storage, report)
-            _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener, report)
+            _remove_orphans(
+                database, kinto_storage, storage, cutoff, dry_run, listener, report, kept
+            )
             _list_dangling(database, storage, listener, report)
         finally:
             database.close()
@@ -149,7 +155,7 @@ def _insert_all(database, statement: str, rows: Iterable[tuple]) -> None:
     database.executemany(statement, batch)
 
 
-def _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener, report):
+def _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener, report, kept):
     candidates = database.execute(
         "SELECT key, size, modified FROM files WHERE modified < ?"
         " AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.key = files.key) ORDER BY key",
@@ -158,7 +164,11 @@ def _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener,
     while batch := candidates.fetchmany(_RECHECK_BATCH):
         referenced_now = _referenced_now(kinto_storage, storage, [key for key, _, _ in batch])
         for key, size, modified in batch:
-            if key not in referenced_now:
+            if key in referenced_now:
+                continue
+            if kept(key):
+                report.kept += 1
+            else:
                 _remove_orphan(
                     storage, StoredFileInfo(key, size, modified), cutoff, dry_run, listener, report
                 )

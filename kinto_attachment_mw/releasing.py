@@ -57,16 +57,18 @@ class FileReleaser:
         protects: a file's collection is known from what was kept beside it."""
         for info in self.storage.scan():
             try:
-                owner = _owner_of(self.storage.metadata(info.key))
-                policy = (
-                    self.settings.policy_for(owner.bucket_id, owner.collection_id)
-                    if owner
-                    else self.settings.default_policy
-                )
-                if not policy.keep_old_files:
+                if not self.kept(info.key):
                     self.storage.delete(info.key)
             except StorageUnavailable as error:
                 logger.warning("Could not remove %s on flush: %s", info.key, error)
+
+    def kept(self, key: str) -> bool:
+        """Whether ``keep_old_files`` protects a stored file, for the collection it was
+        stored for (the global setting for a file without metadata)."""
+        owner = _owner_of(self.storage.metadata(key))
+        if owner is None:
+            return self.settings.default_policy.keep_old_files
+        return self.settings.policy_for(owner.bucket_id, owner.collection_id).keep_old_files
 
 
 def _owner_of(metadata: dict | None) -> RecordPath | None:

@@ -12,6 +12,7 @@ import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.gc import Listener, collect_garbage
+from kinto_attachment_mw.releasing import FileReleaser
 
 from .conftest import ALICE, files_under, kinto_settings
 from .postgres import kinto_postgresql_settings
@@ -71,6 +72,7 @@ class Deployment:
             listener=listener,
             page_size=page_size,
             now=time.time() + ahead,
+            kept=FileReleaser(self.middleware.settings, self.storage).kept,
         )
         return report, found
 
@@ -296,3 +298,12 @@ def test_a_file_referenced_while_gc_runs_is_kept(storage_root, backend):
     assert (report.orphans, report.removed) == (1, 1)
     assert deployment.files() == {deployment.key_of(meta)}
     assert orphan not in deployment.files()
+
+
+def test_keep_old_files_protects_unreferenced_files(storage_root):
+    deployment = Deployment(storage_root, {"kinto.attachment.resources.b.c.keep_old_files": "true"})
+    kept = deployment.orphan("kept.txt")  # stored for a record of b/c
+    report, found = deployment.gc()
+    assert (report.orphans, report.kept, report.removed) == (0, 1, 0)
+    assert found["orphans"] == []
+    assert deployment.files() == {kept}
