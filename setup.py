@@ -19,7 +19,10 @@ setup(
         "gunicorn>=22",
     ],
     extras_require={
+        "s3": ["boto3>=1.35.50"],
         "test": [
+            "boto3>=1.35.50",
+            "moto[server]>=5.0.20",
             "pytest",
             "pytest-timeout",
             "webtest",
