@@ -12,7 +12,11 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
+from kinto_attachment_mw.settings import S3Settings
 from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX
+from kinto_attachment_mw.storage.s3 import S3Storage
+
+from .s3_servers import CREDENTIALS, REGION, MotoServer
 
 KINTO_SETTINGS = {
     "kinto.storage_backend": "kinto.core.storage.memory",
@@ -135,3 +139,32 @@ def app(storage_root: Path) -> webtest.TestApp:
 @pytest.fixture
 def uploads(app: webtest.TestApp, storage_root: Path) -> Uploads:
     return Uploads(app, storage_root)
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory) -> MotoServer:
+    """One moto server for the session; each test takes a bucket of its own."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+def s3_settings(bucket: str, endpoint_url: str, **values) -> S3Settings:
+    return S3Settings(
+        bucket_name=bucket,
+        access_key=CREDENTIALS["aws_access_key_id"],
+        secret_key=CREDENTIALS["aws_secret_access_key"],
+        endpoint_url=endpoint_url,
+        region=REGION,
+        **values,
+    )
+
+
+#: S3's smallest part, so that multipart uploads happen with files of a few MiB.
+TEST_PART_SIZE = 5 * 1024 * 1024
+
+
+def s3_storage(bucket: str, endpoint_url: str, base_url: str = "", **kwargs) -> S3Storage:
+    kwargs.setdefault("part_size", TEST_PART_SIZE)
+    settings = s3_settings(bucket, endpoint_url, acl=kwargs.pop("acl", None))
+    return S3Storage(settings, base_url, **kwargs)

@@ -246,9 +246,7 @@ class S3Storage(Storage):
 
     def _pages(self, operation: str, result_key: str, **params) -> Iterator[dict]:
         try:
-            for page in self.client.get_paginator(operation).paginate(
-                Bucket=self.bucket, **params
-            ):
+            for page in self.client.get_paginator(operation).paginate(Bucket=self.bucket, **params):
                 yield from page.get(result_key, [])
         except (BotoCoreError, ClientError) as error:
             raise StorageUnavailable(f"S3 {operation} failed: {error}") from error
@@ -304,10 +302,7 @@ class _S3Writer(FileWriter):
         if self._closed:
             raise StorageUnavailable(f"cannot store {self._key}: writer closed")
         try:
-            if self._upload_id is None:
-                key = self._put(metadata)
-            else:
-                key = self._complete(metadata)
+            key = self._put(metadata) if self._upload_id is None else self._complete(metadata)
         except StorageUnavailable:
             self.abort()
             raise
@@ -328,7 +323,9 @@ class _S3Writer(FileWriter):
                 "abort_multipart_upload", self._key, Key=self._key, UploadId=upload_id
             )
         except StorageUnavailable as error:
-            logger.warning("Multipart upload %s of %s left pending: %s", upload_id, self._key, error)
+            logger.warning(
+                "Multipart upload %s of %s left pending: %s", upload_id, self._key, error
+            )
 
     def _put(self, metadata: Mapping[str, object]) -> str:
         """One conditional ``PutObject``; the next candidate name when one is taken."""
