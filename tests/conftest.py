@@ -53,6 +53,29 @@ def build_app(base_path: Path, **attachment: str) -> webtest.TestApp:
     return webtest.TestApp(AttachmentMiddleware(kinto_app, settings))
 
 
+def s3_kinto_settings(bucket: str, endpoint_url: str, **attachment: str) -> dict[str, str]:
+    """Kinto's settings with S3 storage, as an ini file would give them."""
+    settings = dict(KINTO_SETTINGS)
+    aws = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint_url,
+        "access_key": CREDENTIALS["aws_access_key_id"],
+        "secret_key": CREDENTIALS["aws_secret_access_key"],
+        "region": REGION,
+    }
+    settings.update({f"kinto.attachment.aws.{k}": v for k, v in aws.items()})
+    settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
+    return settings
+
+
+def build_s3_app(bucket: str, endpoint_url: str, storage=None, **attachment: str):
+    """Kinto wrapped by the middleware on S3; ``storage`` replaces the one the settings
+    would build (tests use smaller parts and shorter timeouts)."""
+    settings = s3_kinto_settings(bucket, endpoint_url, **attachment)
+    kinto_app = kinto.main({}, **settings)
+    return webtest.TestApp(AttachmentMiddleware(kinto_app, settings, storage=storage))
+
+
 def files_under(base_path: Path) -> set[str]:
     """Every file below the storage root, temporary ones included; each stored file's
     metadata sidecar is checked to be there, and none to be left without its file."""

@@ -109,11 +109,11 @@ def pending_uploads(client, bucket: str) -> list[dict]:
 class StallingProxy:
     """Forwards TCP connections to ``upstream_port``, until told to stall.
 
-    :meth:`stall_after` makes the next connection that carries more than ``n`` bytes
-    towards S3 stop there: nothing more is forwarded either way and the socket stays
-    open, as when S3 or the network stops answering mid-request. Connections opened
-    afterwards work again (the client's retry or abort gets through), unless
-    :meth:`refuse` closed the door to everyone.
+    After :meth:`stall_after` ``n``, the connection whose bytes towards S3 cross ``n``
+    more bytes stops right there: nothing more is forwarded either way and the socket
+    stays open, as when S3 or the network stops answering mid-request. The other
+    connections, and the ones opened afterwards (a client's retry, or its abort), work,
+    unless :meth:`refuse` closed the door to everyone.
     """
 
     def __init__(self, upstream_port: int):
@@ -121,7 +121,8 @@ class StallingProxy:
         self._listener = socket.create_server((HOST, 0))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
-        self._stall_after: int | None = None
+        self._forwarded = 0
+        self._stall_at: int | None = None
         self._refusing = False
         self.stalled = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -134,12 +135,15 @@ class StallingProxy:
 
     def stall_after(self, n: int) -> None:
         with self._lock:
-            self._stall_after = n
+            self._stall_at = self._forwarded + n
             self.stalled.clear()
 
     def refuse(self, refusing: bool = True) -> None:
-        """Accept connections and close them at once (an S3 that is down)."""
+        """Accept connections and close them at once (an S3 that is down); drop the
+        open ones too."""
         self._refusing = refusing
+        if refusing:
+            self._close_sockets()
 
     def _accept(self) -> None:
         while not self._closing:
@@ -150,35 +154,42 @@ class StallingProxy:
             if self._refusing:
                 client.close()
                 continue
-            with self._lock:
-                budget, self._stall_after = self._stall_after, None
             upstream = socket.create_connection((HOST, self.upstream_port))
             self._sockets += [client, upstream]
-            threading.Thread(
-                target=self._pipe, args=(client, upstream, budget), daemon=True
-            ).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+            for source, sink, towards_s3 in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(
+                    target=self._pipe, args=(source, sink, towards_s3), daemon=True
+                ).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, budget: int | None) -> None:
-        sent = 0
+    def _allowance(self, size: int) -> int:
+        """How many of ``size`` bytes towards S3 may pass before the stall point."""
+        with self._lock:
+            if self._stall_at is not None and self._forwarded + size > self._stall_at:
+                allowed, self._stall_at = self._stall_at - self._forwarded, None
+                self._forwarded += allowed
+                self.stalled.set()
+                return allowed
+            self._forwarded += size
+            return size
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, towards_s3: bool) -> None:
         try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                if budget is not None and sent + len(data) > budget:
-                    sink.sendall(data[: budget - sent])
-                    self.stalled.set()
+            while data := source.recv(65536):
+                allowed = self._allowance(len(data)) if towards_s3 else len(data)
+                sink.sendall(data[:allowed])
+                if allowed < len(data):
                     return  # stop reading: the sender's buffers fill, its reads time out
-                sink.sendall(data)
-                sent += len(data)
             sink.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
+    def _close_sockets(self) -> None:
+        sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
     def close(self) -> None:
         self._closing = True
         self._listener.close()
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
+        self._close_sockets()
