@@ -17,9 +17,9 @@ from .servers import rss_bytes, start_gunicorn
 from .test_gunicorn import (
     COLLECTION_PATH,
     KINTO_APP_SETTINGS,
-    MiB,
     PLUGIN_ERA_LOGGING,
     Kinto,
+    MiB,
     RssSampler,
     assert_metadata,
     ini_section,
