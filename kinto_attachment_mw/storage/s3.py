@@ -375,7 +375,8 @@ class _S3Writer(FileWriter):
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise StorageUnavailable(f"{self._key}: over {MAX_PARTS} parts")
-        body = bytes(self._buffer[:size])
+        with memoryview(self._buffer) as view:
+            body = bytes(view[:size])  # the one copy: S3 needs the part as bytes
         del self._buffer[:size]
         answer = self._storage.call(
             "upload_part",
