@@ -10,20 +10,19 @@ from pathlib import Path
 
 import pytest
 import requests
-from requests_toolbelt import MultipartEncoder
 
 from .s3_servers import HOST, bucket_keys, pending_uploads
-from .servers import rss_bytes, start_gunicorn
+from .servers import start_gunicorn
 from .test_gunicorn import (
     COLLECTION_PATH,
     KINTO_APP_SETTINGS,
     PLUGIN_ERA_LOGGING,
     Kinto,
     MiB,
-    RssSampler,
     assert_metadata,
     ini_section,
     random_file,
+    streamed_upload,
     write_ini,
 )
 
@@ -99,29 +98,11 @@ def test_seed_era_gzipped_collection(seed_era, moto):
 def test_large_upload_streams_to_s3(seed_era, moto, tmp_path: Path):
     """40 MiB through 8 MiB parts: the worker never holds the file."""
     kinto, bucket = seed_era
-    kinto.upload("warm-up", "w.txt", b"warm")
-    source = tmp_path / "big.bin"
+    source = tmp_path / "big.csv"
     expected = random_file(source, 40 * MiB)
-    worker = kinto.server.worker_pid()
-    baseline = rss_bytes(worker)
-    sampler = RssSampler(worker)
-    sampler.start()
-    try:
-        with open(source, "rb") as stream:
-            encoder = MultipartEncoder(
-                fields={"attachment": ("big.bin", stream, "application/octet-stream")}
-            )
-            response = kinto.request(
-                "POST",
-                f"{COLLECTION_PATH}/records/big/attachment",
-                data=encoder,
-                headers={"Content-Type": encoder.content_type},
-            )
-    finally:
-        sampler.stop()
+    response, growth = streamed_upload(kinto, "big", source)
     assert response.status_code == 201, response.text
     assert response.json()["hash"] == expected
-    growth = sampler.peak - baseline
     assert growth < 32 * MiB, f"worker RSS grew by {growth / MiB:.1f} MiB"
     assert pending_uploads(moto.client, bucket) == []
     key = response.json()["location"].split(f"/{bucket}/", 1)[1]
