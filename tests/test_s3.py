@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import pytest
 from botocore.config import Config
+
+from kinto_attachment_mw.errors import StorageUnavailable
 
 from .conftest import ALICE, RECORDS, TEST_PART_SIZE, Uploads, build_s3_app, s3_storage
 from .s3_servers import StallingProxy, bucket_keys, pending_uploads
@@ -224,3 +227,62 @@ def test_s3_stalling_mid_upload_leaves_nothing(moto, proxy, size, stall_at):
     assert s3.keys() == {s3.key_of(current["location"])}
     assert s3.pending() == []
     assert s3.upload("r2", "after.txt", b"after").status_int == 201
+
+
+def test_upload_whose_abort_failed_is_swept_later(moto, proxy):
+    """S3 went away for good mid-upload: the abort could not get through either, so the
+    upload stays pending until ``sweep_leftovers`` aborts it."""
+    bucket = moto.new_bucket()
+    storage = s3_storage(bucket, proxy.url, client_config=IMPATIENT)
+    writer = storage.open_writer("x/big.bin", "application/octet-stream")
+    writer.write(os.urandom(TEST_PART_SIZE))
+    proxy.refuse()
+    with pytest.raises(StorageUnavailable):
+        writer.write(os.urandom(TEST_PART_SIZE))
+    assert [upload["Key"] for upload in pending_uploads(moto.client, bucket)] == ["x/big.bin"]
+    proxy.refuse(False)
+    swept = list(storage.sweep_leftovers(time.time() + 60))
+    assert [(info.key, info.size) for info in swept] == [("x/big.bin", TEST_PART_SIZE)]
+    assert pending_uploads(moto.client, bucket) == []
+    assert bucket_keys(moto.client, bucket) == set()
+
+
+def test_metadata_of_objects_too_large_for_one_copy(moto):
+    """Past ``CopyObject``'s limit (5 GiB on S3, lowered here) the metadata is written by a
+    copy in parts: after a multipart upload, and when the file is marked shared."""
+    bucket = moto.new_bucket()
+    storage = s3_storage(bucket, moto.url, copy_limit=TEST_PART_SIZE, acl="public-read")
+    content = os.urandom(TEST_PART_SIZE + 1000)
+    writer = storage.open_writer("huge.bin", "application/x-thing")
+    writer.write(content)
+    key = writer.commit({"record": "/buckets/b/collections/c/records/r", "hash": "h", "size": 1})
+    storage.mark_shared(key)
+    stored = moto.client.get_object(Bucket=bucket, Key=key)
+    assert stored["Body"].read() == content
+    assert stored["ContentType"] == "application/x-thing"
+    assert storage.metadata(key) == {
+        "record": "/buckets/b/collections/c/records/r",
+        "hash": "h",
+        "size": 1,
+        "shared": True,
+    }
+    acl = moto.client.get_object_acl(Bucket=bucket, Key=key)
+    assert any(g["Grantee"].get("URI") == ALL_USERS for g in acl["Grants"])
+    assert pending_uploads(moto.client, bucket) == []
+
+
+def test_multipart_upload_never_overwrites_a_name_taken_meanwhile(moto):
+    """A multipart upload picks a free name when it starts; should another writer take it
+    before the upload completes, the completion is refused: nothing is overwritten."""
+    bucket = moto.new_bucket()
+    storage = s3_storage(bucket, moto.url)
+    moto.client.put_object(Bucket=bucket, Key="f/race.bin", Body=b"first")
+    writer = storage.open_writer("f/race.bin", "application/octet-stream")
+    writer.write(os.urandom(TEST_PART_SIZE))
+    moto.client.put_object(Bucket=bucket, Key="f/race-1.bin", Body=b"meanwhile")
+    with pytest.raises(StorageUnavailable):
+        writer.commit({"record": "/buckets/b/collections/c/records/r", "hash": "h"})
+    read = moto.client.get_object
+    assert read(Bucket=bucket, Key="f/race-1.bin")["Body"].read() == b"meanwhile"
+    assert read(Bucket=bucket, Key="f/race.bin")["Body"].read() == b"first"
+    assert pending_uploads(moto.client, bucket) == []
