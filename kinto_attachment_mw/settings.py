@@ -82,6 +82,8 @@ class S3Settings:
     endpoint_url: str | None = None
     region: str | None = None
     addressing_style: str = "auto"  # "path" for the older plugin's use_path_style
+    timeout_seconds: float | None = None  # connect and read; None: the backend's default
+    num_retries: int | None = None  # None: the backend's default
 
 
 @dataclass(frozen=True)
@@ -205,9 +207,10 @@ POLICY_PARSERS = {
 #: Settings that only make sense once, for the whole server.
 GLOBAL_NAMES = frozenset({"base_path", "base_url", "extra.base_url", "serve_path"})
 
-#: ``aws.*`` settings; the last four are the older plugin's, mapped onto the first ones.
+#: ``aws.*`` settings; ``host``, ``port``, ``is_secure`` and ``use_path_style`` are the
+#: older plugin's, mapped onto an endpoint URL and an addressing style.
 AWS_NAMES = frozenset(
-    "access_key secret_key bucket_name acl endpoint_url region"
+    "access_key secret_key bucket_name acl endpoint_url region timeout num_retries"
     " host port is_secure use_path_style".split()
 )
 
@@ -275,6 +278,16 @@ def _parse_s3(values: Mapping[str, str]) -> S3Settings:
             )
         endpoint_url = _legacy_endpoint(name, legacy)
     path_style = _parse_bool(name("use_path_style"), values.get("use_path_style", ""))
+    timeout = num_retries = None
+    if values.get("timeout"):
+        try:
+            timeout = float(values["timeout"])
+        except ValueError:
+            timeout = 0
+        if not 0 < timeout < 3600:
+            raise ConfigurationError(f"{name('timeout')}: expected a number of seconds")
+    if values.get("num_retries"):
+        num_retries = _parse_size(name("num_retries"), values["num_retries"])
     return S3Settings(
         bucket_name=bucket_name,
         access_key=access_key,
@@ -283,6 +296,8 @@ def _parse_s3(values: Mapping[str, str]) -> S3Settings:
         endpoint_url=endpoint_url,
         region=values.get("region") or None,
         addressing_style="path" if path_style else "auto",
+        timeout_seconds=timeout,
+        num_retries=num_retries,
     )
 
 

@@ -42,6 +42,8 @@ def seed_era(moto, tmp_path_factory) -> Iterator[tuple[Kinto, str]]:
         "kinto.attachment.aws.port": str(moto.port),
         "kinto.attachment.aws.is_secure": "false",
         "kinto.attachment.aws.use_path_style": "true",
+        "kinto.attachment.aws.timeout": "5",
+        "kinto.attachment.aws.num_retries": "1",
         "kinto.attachment.base_url": f"{moto.url}/{bucket}/",
         "kinto.attachment.folder": "{bucket_id}/{collection_id}",
         "kinto.attachment.extensions": "any",

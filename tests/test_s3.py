@@ -15,8 +15,17 @@ import pytest
 from botocore.config import Config
 
 from kinto_attachment_mw.errors import StorageUnavailable
+from kinto_attachment_mw.storage.s3 import S3Storage
 
-from .conftest import ALICE, RECORDS, TEST_PART_SIZE, Uploads, build_s3_app, s3_storage
+from .conftest import (
+    ALICE,
+    RECORDS,
+    TEST_PART_SIZE,
+    Uploads,
+    build_s3_app,
+    s3_settings,
+    s3_storage,
+)
 from .s3_servers import StallingProxy, bucket_keys, pending_uploads
 
 MiB = 1024 * 1024
@@ -171,6 +180,19 @@ def test_parts_are_sent_as_they_arrive(moto):
     assert moto.client.get_object(Bucket=bucket, Key=key)["Body"].read() == content
     assert storage.metadata(key) == {"record": "/buckets/b/collections/c/records/r", "hash": "h"}
     assert pending_uploads(moto.client, bucket) == []
+
+
+def test_client_honours_timeout_retries_and_addressing_settings(moto):
+    settings = s3_settings(
+        "b", moto.url, timeout_seconds=5.0, num_retries=3, addressing_style="path"
+    )
+    config = S3Storage(settings).client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 5.0)
+    assert config.retries["total_max_attempts"] == 4
+    assert config.s3["addressing_style"] == "path"
+    defaults = S3Storage(s3_settings("b", moto.url)).client.meta.config
+    assert (defaults.connect_timeout, defaults.read_timeout) == (3, 20)
+    assert defaults.retries["total_max_attempts"] == 2
 
 
 def test_heartbeat_writes_and_deletes_a_probe(s3):

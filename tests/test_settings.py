@@ -162,6 +162,11 @@ def test_s3_settings_are_typed():
     )
 
 
+def test_older_plugin_timeout_and_retries_are_kept():
+    s3 = parse_aws(bucket_name="files", timeout="5", num_retries="1").s3
+    assert (s3.timeout_seconds, s3.num_retries) == (5.0, 1)
+
+
 def test_s3_credentials_default_to_boto3s_chain():
     s3 = parse_aws(bucket_name="files").s3
     assert (s3.access_key, s3.secret_key, s3.acl, s3.endpoint_url) == (None, None, None, None)
@@ -204,6 +209,9 @@ def test_older_plugin_endpoint_settings_are_mapped(legacy, endpoint, style):
         ({"bucket_name": "f", "host": "a/b"}, "aws.host: expected a host name"),
         ({"bucket_name": "f", "is_secure": "sometimes"}, "aws.is_secure: expected true"),
         ({"bucket_name": "f", "use_path_style": "2"}, "aws.use_path_style: expected true"),
+        ({"bucket_name": "f", "timeout": "soon"}, "aws.timeout: expected a number of seconds"),
+        ({"bucket_name": "f", "timeout": "0"}, "aws.timeout: expected a number of seconds"),
+        ({"bucket_name": "f", "num_retries": "-1"}, "aws.num_retries: must not be negative"),
     ],
 )
 def test_bad_s3_settings_name_themselves(values, fragment):

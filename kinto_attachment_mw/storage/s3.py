@@ -64,9 +64,7 @@ class S3Storage(Storage):
         self.acl = settings.acl
         self.part_size = part_size
         self.copy_limit = copy_limit
-        config = (client_config or CLIENT_CONFIG).merge(
-            Config(s3={"addressing_style": settings.addressing_style})
-        )
+        config = (client_config or CLIENT_CONFIG).merge(_config_of(settings))
         # A session per storage: boto3's default session is shared, and not thread-safe.
         session = boto3.session.Session(
             aws_access_key_id=settings.access_key,
@@ -209,6 +207,16 @@ class S3Storage(Storage):
     def _parts_size(self, key: str, upload_id: str) -> int:
         parts = self._pages("list_parts", "Parts", Key=key, UploadId=upload_id)
         return sum(part["Size"] for part in parts)
+
+
+def _config_of(settings: S3Settings) -> Config:
+    """What the settings change in :data:`CLIENT_CONFIG`."""
+    options: dict = {"s3": {"addressing_style": settings.addressing_style}}
+    if settings.timeout_seconds is not None:
+        options["connect_timeout"] = options["read_timeout"] = settings.timeout_seconds
+    if settings.num_retries is not None:
+        options["retries"] = {"mode": "standard", "total_max_attempts": settings.num_retries + 1}
+    return Config(**options)
 
 
 def _is_hidden(key: str) -> bool:
