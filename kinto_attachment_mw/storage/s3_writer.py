@@ -3,7 +3,7 @@
 A file up to the part size goes up in one ``PutObject``. A larger one becomes a multipart
 upload: each full part is sent by a background thread while the next one arrives from the
 client, with at most one part in flight, so memory stays around two parts whatever the
-file's size. Both ways are conditional (``If-None-Match: *``): an existing object is
+file's size (a part is the buffer it was gathered in, never copied). Both ways are conditional (``If-None-Match: *``): an existing object is
 never overwritten.
 """
 
@@ -152,13 +152,14 @@ class S3Writer(FileWriter):
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise StorageUnavailable(f"{self._key}: over {MAX_PARTS} parts")
-        with memoryview(self._buffer) as view:
-            body = bytes(view[:size])  # the one copy: S3 needs the part as bytes
-        del self._buffer[:size]
+        # The buffer itself becomes the part (no copy of it); what is past the part, less
+        # than a chunk, starts the next buffer.
+        body, self._buffer = self._buffer, self._buffer[size:]
+        del body[size:]
         assert self._sender is not None
         self._in_flight = self._sender.submit(self._upload_part, number, body)
 
-    def _upload_part(self, number: int, body: bytes) -> dict:
+    def _upload_part(self, number: int, body: bytearray) -> dict:
         answer = self._storage.call(
             "upload_part",
             self._key,
