@@ -3,8 +3,8 @@
 A file up to the part size goes up in one ``PutObject``. A larger one becomes a multipart
 upload: each full part is sent by a background thread while the next one arrives from the
 client, with at most one part in flight, so memory stays around two parts whatever the
-file's size (a part is the buffer it was gathered in, never copied). Both ways are conditional (``If-None-Match: *``): an existing object is
-never overwritten.
+file's size (a part is the buffer it was gathered in, never copied). Both ways are
+conditional (``If-None-Match: *``): an existing object is never overwritten.
 """
 
 from __future__ import annotations
