@@ -224,11 +224,18 @@ class _StoredFile:
             stored = self.gzip.stored
         digest, size = stored.hexdigest, stored.size
         self.key = self.writer.commit({"record": owner.uri, "hash": digest, "size": size})
-        metadata = {**uploaded, "hash": digest, "location": self.storage.url(self.key)}
-        if self.gzip is not None:
-            filename = self.filename + GZIP_SUFFIX
-            metadata.update(filename=filename, mimetype=GZIP_MIMETYPE, original=uploaded)
-        return {**metadata, "size": size}
+        metadata = {
+            "filename": self.filename,
+            "hash": digest,
+            "location": self.storage.url(self.key),
+            "mimetype": self.mimetype,
+            "size": size,
+        }
+        if self.gzip is not None:  # the record describes the stored file, and the upload
+            metadata.update(
+                filename=self.filename + GZIP_SUFFIX, mimetype=GZIP_MIMETYPE, original=uploaded
+            )
+        return metadata
 
     def discard(self) -> None:
         if self.writer is not None:

@@ -187,10 +187,6 @@ class S3Storage(Storage):
                     self.delete(item["Key"])
                 yield StoredFileInfo(item["Key"], item["Size"], modified)
 
-    def pending_uploads(self) -> list[dict]:
-        """The bucket's multipart uploads not yet completed nor aborted."""
-        return list(self._pending_uploads())
-
     def _pages(self, operation: str, result_key: str, **params) -> Iterator[dict]:
         try:
             for page in self.client.get_paginator(operation).paginate(Bucket=self.bucket, **params):
