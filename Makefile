@@ -3,8 +3,9 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
+MOTO_PORT ?= 5000
 
-.PHONY: install serve test bench lint format clean
+.PHONY: install serve moto test bench lint format clean
 
 install: $(STAMP)
 
@@ -18,6 +19,10 @@ serve: install
 	mkdir -p attachments
 	KINTO_INI=examples/kinto.ini $(VENV)/bin/gunicorn --pythonpath examples serve:application \
 		--bind $(HOST):$(PORT) --no-control-socket --workers 1 --timeout 300
+
+# A local S3 API (moto's server) for trying the S3 storage: see README.rst.
+moto: install
+	$(VENV)/bin/moto_server -H $(HOST) -p $(MOTO_PORT)
 
 test: install
 	$(PYTHON) -m pytest tests

@@ -23,11 +23,14 @@ setup(
     ],
     extras_require={
         "tools": TOOLS,
+        "s3": ["boto3>=1.35.50"],
         # Kinto on PostgreSQL; record locks then use psycopg2 on the same database.
         "postgresql": ["kinto[postgresql]"],
         "test": [
             *TOOLS,
             "kinto[postgresql]",
+            "boto3>=1.35.50",
+            "moto[server]>=5.0.20",
             "pytest",
             "pytest-timeout",
             "webtest",

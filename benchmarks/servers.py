@@ -37,7 +37,7 @@ kinto.permission_url =
 kinto.userid_hmac_secret = benchmark-secret
 multiauth.policies = basicauth
 kinto.bucket_create_principals = system.Authenticated
-kinto.attachment.base_path = {base_path}
+{storage}
 kinto.attachment.extensions = any
 
 [loggers]
@@ -87,11 +87,14 @@ class Server:
         return "running" if self.process.poll() is None else f"exited ({self.process.returncode})"
 
 
-def write_ini(workdir: Path) -> Path:
-    storage = workdir / "attachments"
-    storage.mkdir()
+def write_ini(workdir: Path, storage_settings: str | None = None) -> Path:
+    """The middleware's ini: local storage under ``workdir`` unless told otherwise."""
+    if storage_settings is None:
+        storage = workdir / "attachments"
+        storage.mkdir()
+        storage_settings = f"kinto.attachment.base_path = {storage}"
     ini = workdir / "kinto.ini"
-    ini.write_text(INI_TEMPLATE.format(base_path=storage))
+    ini.write_text(INI_TEMPLATE.format(storage=storage_settings))
     return ini
 
 

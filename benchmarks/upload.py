@@ -25,6 +25,10 @@ files. Memory is the summed VmRSS of the gunicorn master and its workers; "peak 
 the highest value seen during an upload minus the value just before it. Results are
 printed and written to benchmarks/results/upload.json.
 
+Then the same uploads go to the middleware storing on S3, moto's server standing in for
+it (``--s3-sizes``, default 512; ``--no-s3`` to skip): throughput, server CPU and the
+server's peak memory growth again, moto's own memory not counted.
+
 Needs about three times the largest size in free disk space under $TMPDIR (default /tmp):
 the generated file, its stored copy, and the ceiling's copy while it is being written.
 
@@ -51,12 +55,15 @@ from measure import bench_size, warm_up
 from report import (
     machine_info,
     print_environment,
+    print_s3_table,
     print_table,
     print_verdict,
+    s3_summary,
     target_verdict,
     write_json,
 )
 from results import SizeResult
+from s3_upload import run_s3_benchmark
 from servers import (
     BenchmarkError,
     Server,
@@ -68,6 +75,7 @@ from servers import (
 )
 
 DEFAULT_SIZES_MIB = (1, 64, 512)
+DEFAULT_S3_SIZES_MIB = (512,)
 DEFAULT_REPEAT = 3
 
 
@@ -95,6 +103,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_REPEAT,
         help=f"uploads per size (default: {DEFAULT_REPEAT})",
     )
+    parser.add_argument(
+        "--s3-sizes",
+        type=parse_sizes,
+        default=list(DEFAULT_S3_SIZES_MIB),
+        help="comma-separated file sizes in MiB uploaded to S3 (moto) (default: 512)",
+    )
+    parser.add_argument("--no-s3", action="store_true", help="skip the S3 uploads")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -145,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     print_environment(info)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    s3_results = {}
     try:
         results = run_benchmark(args.sizes, args.repeat, workdir)
+        if not args.no_s3:
+            s3_results = run_s3_benchmark(args.s3_sizes, args.repeat, workdir)
     except BenchmarkError as error:
         print(f"\nFAILED: {error}", file=sys.stderr)
         return 1
@@ -160,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     verdict = target_verdict(results)
     print_verdict(verdict)
-    write_json(info, results, verdict, seconds)
+    s3 = s3_summary(s3_results) if s3_results else None
+    if s3:
+        print()
+        print_s3_table(s3)
+    write_json(info, results, verdict, seconds, s3)
     print(f"Total time: {seconds:.1f} s")
     return 0
 

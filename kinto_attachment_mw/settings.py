@@ -57,9 +57,33 @@ class Policy:
     extensions: frozenset[str] | None = EXTENSION_GROUPS["default"]  # None: any
     mimetypes: Mapping[str, str] = field(default_factory=lambda: dict(BUILTIN_MIMETYPES))
     max_size_bytes: int = 0  # 0: no limit
+    gzipped: bool = False
 
     def allows_extension(self, extension: str) -> bool:
         return self.extensions is None or extension.lower() in self.extensions
+
+
+#: Canned ACLs S3 knows (``aws.acl``).
+CANNED_ACLS = frozenset(
+    "private public-read public-read-write authenticated-read aws-exec-read"
+    " bucket-owner-read bucket-owner-full-control".split()
+)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where and how to reach the S3 bucket; ``None`` fields defer to boto3's own defaults
+    (credential chain, region from the environment, AWS endpoints)."""
+
+    bucket_name: str
+    access_key: str | None = None
+    secret_key: str | None = None
+    acl: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: str = "auto"  # "path" for the older plugin's use_path_style
+    timeout_seconds: float | None = None  # connect and read; None: the backend's default
+    num_retries: int | None = None  # None: the backend's default
 
 
 @dataclass(frozen=True)
@@ -76,9 +100,11 @@ class LockSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the middleware needs, resolved once."""
+    """Everything the middleware needs, resolved once. Exactly one of ``base_path``
+    (local storage) and ``s3`` is set."""
 
-    base_path: str
+    base_path: str = ""
+    s3: S3Settings | None = None
     base_url: str = ""
     extra_base_url: str | None = None
     serve_path: str | None = None
@@ -181,19 +207,13 @@ def _parse_filename_pattern(name: str, raw: object) -> str:
     return pattern
 
 
-def _parse_gzipped(name: str, raw: object) -> bool:
-    if _parse_bool(name, raw):
-        raise ConfigurationError(f"{name}: gzipped storage is not available in this version")
-    return False
-
-
 #: Settings that may be given globally and per resource, with their parsers.
 POLICY_PARSERS = {
     "folder": lambda name, raw: _parse_pattern(name, raw, FOLDER_PLACEHOLDERS),
     "randomize": _parse_bool,
     "filename_pattern": _parse_filename_pattern,
     "keep_old_files": _parse_bool,
-    "gzipped": _parse_gzipped,
+    "gzipped": _parse_bool,
     "extensions": _parse_extensions,
     "mimetypes": _parse_mimetypes,
     "max_size_bytes": _parse_size,
@@ -207,7 +227,14 @@ GLOBAL_NAMES = frozenset(
 POSTGRESQL_STORAGE = "kinto.core.storage.postgresql"
 MEMORY_STORAGE = "kinto.core.storage.memory"
 
-_NOT_YET = ("aws.", "gcloud.")
+#: ``aws.*`` settings; ``host``, ``port``, ``is_secure`` and ``use_path_style`` are the
+#: older plugin's, mapped onto an endpoint URL and an addressing style.
+AWS_NAMES = frozenset(
+    "access_key secret_key bucket_name acl endpoint_url region timeout num_retries"
+    " host port is_secure use_path_style".split()
+)
+
+_NOT_AVAILABLE = ("gcloud.",)
 
 
 def attachment_settings(raw: Mapping[str, object]) -> dict[str, object]:
@@ -263,20 +290,94 @@ def _parse_locks(raw: Mapping[str, object], timeout: float) -> LockSettings:
     return LockSettings("postgresql://" + rest, timeout)
 
 
+def _parse_s3(values: Mapping[str, str]) -> S3Settings:
+    """``aws.*`` into :class:`S3Settings`; the older plugin's ``host``, ``port``,
+    ``is_secure`` and ``use_path_style`` become an endpoint URL and an addressing style."""
+
+    def name(short: str) -> str:
+        return f"kinto.attachment.aws.{short}"
+
+    bucket_name = values.get("bucket_name", "")
+    if not bucket_name:
+        raise ConfigurationError(f"{name('bucket_name')}: required with any aws.* setting")
+    access_key = values.get("access_key") or None
+    secret_key = values.get("secret_key") or None
+    if bool(access_key) != bool(secret_key):
+        raise ConfigurationError(
+            f"{name('access_key')}, {name('secret_key')}: give both, or neither"
+            " (boto3's credential chain, IAM roles included)"
+        )
+    acl = values.get("acl") or None
+    if acl is not None and acl not in CANNED_ACLS:
+        raise ConfigurationError(
+            f"{name('acl')}: {acl!r} is not a canned ACL ({', '.join(sorted(CANNED_ACLS))})"
+        )
+    endpoint_url = values.get("endpoint_url") or None
+    if endpoint_url is not None and not re.match(r"^https?://[^/\s]+", endpoint_url):
+        raise ConfigurationError(f"{name('endpoint_url')}: expected http(s)://host[:port]")
+    legacy = {key: values[key] for key in ("host", "port", "is_secure") if values.get(key)}
+    if legacy:
+        if endpoint_url is not None:
+            raise ConfigurationError(
+                f"{name('endpoint_url')}: not with {', '.join(name(k) for k in legacy)}"
+            )
+        endpoint_url = _legacy_endpoint(name, legacy)
+    path_style = _parse_bool(name("use_path_style"), values.get("use_path_style", ""))
+    timeout = num_retries = None
+    if values.get("timeout"):
+        try:
+            timeout = float(values["timeout"])
+        except ValueError:
+            timeout = 0
+        if not 0 < timeout < 3600:
+            raise ConfigurationError(f"{name('timeout')}: expected a number of seconds")
+    if values.get("num_retries"):
+        num_retries = _parse_size(name("num_retries"), values["num_retries"])
+    return S3Settings(
+        bucket_name=bucket_name,
+        access_key=access_key,
+        secret_key=secret_key,
+        acl=acl,
+        endpoint_url=endpoint_url,
+        region=values.get("region") or None,
+        addressing_style="path" if path_style else "auto",
+        timeout_seconds=timeout,
+        num_retries=num_retries,
+    )
+
+
+def _legacy_endpoint(name, legacy: Mapping[str, str]) -> str:
+    """The endpoint the older plugin (boto 2) reached: HTTPS unless ``is_secure`` is
+    false, ``s3.amazonaws.com`` unless ``host`` says otherwise."""
+    secure = _parse_bool(name("is_secure"), legacy.get("is_secure", "true"))
+    host = legacy.get("host", "s3.amazonaws.com")
+    if not re.match(r"^[A-Za-z0-9.-]+$", host):
+        raise ConfigurationError(f"{name('host')}: expected a host name, got {host!r}")
+    port = ""
+    if "port" in legacy:
+        if not legacy["port"].isdigit() or not 0 < int(legacy["port"]) < 65536:
+            raise ConfigurationError(f"{name('port')}: expected a port number")
+        port = f":{int(legacy['port'])}"
+    return f"{'https' if secure else 'http'}://{host}{port}"
+
+
 def parse_settings(raw: Mapping[str, object]) -> Settings:
     """Validate every attachment setting of ``raw`` (an ini section or Kinto's settings)."""
     global_values: dict[str, object] = {}
     policy_values: dict[str, object] = {}
     resource_values: dict[tuple[str, ...], dict[str, object]] = {}
+    aws_values: dict[str, str] = {}
 
     for key, value in attachment_settings(raw).items():
         name = _short_name(key)
-        if name.startswith(_NOT_YET):
+        if name.startswith(_NOT_AVAILABLE):
             raise ConfigurationError(
                 f"{key}: this storage backend is not available in this version"
             )
         if name in GLOBAL_NAMES:
             global_values[name] = value
+        elif name.startswith("aws.") and name[4:] in AWS_NAMES:
+            aws_values[name[4:]] = str(value).strip()
         elif name in POLICY_PARSERS:
             policy_values[name] = POLICY_PARSERS[name](key, value)
         elif name.startswith("resources."):
@@ -294,17 +395,26 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         else:
             raise ConfigurationError(f"{key}: unknown setting")
 
-    policy_values.pop("gzipped", None)
     default_policy = dataclasses.replace(Policy(), **policy_values)
     resource_policies: dict[tuple[str, ...], Policy] = {}
     for ids, values in sorted(resource_values.items(), key=lambda item: len(item[0])):
-        values.pop("gzipped", None)
         parent = resource_policies.get(ids[:1], default_policy) if len(ids) == 2 else default_policy
         resource_policies[ids] = dataclasses.replace(parent, **values)
 
-    if "base_path" not in global_values or not str(global_values["base_path"]).strip():
+    base_path = str(global_values.get("base_path", "")).strip()
+    s3 = _parse_s3(aws_values) if aws_values else None
+    if bool(base_path) == bool(s3):
+        problem = "not both" if base_path else "required"
         raise ConfigurationError(
-            "kinto.attachment.base_path: required (the folder where attachments are stored)"
+            f"kinto.attachment.base_path or kinto.attachment.aws.bucket_name: {problem}"
+            " (a folder for local storage, or an S3 bucket)"
+        )
+    serve_path = _parse_serve_path(
+        "kinto.attachment.serve_path", global_values.get("serve_path", "")
+    )
+    if serve_path and s3:
+        raise ConfigurationError(
+            "kinto.attachment.serve_path: only for local storage (S3 serves its own objects)"
         )
     base_url = str(global_values.get("base_url", "")).strip()
     extra_base_url = str(global_values.get("extra.base_url", base_url)).strip() or None
@@ -317,12 +427,11 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or MEMORY_STORAGE)
 
     return Settings(
-        base_path=str(global_values["base_path"]).strip(),
+        base_path=base_path,
+        s3=s3,
         base_url=base_url,
         extra_base_url=extra_base_url,
-        serve_path=_parse_serve_path(
-            "kinto.attachment.serve_path", global_values.get("serve_path", "")
-        ),
+        serve_path=serve_path,
         default_policy=default_policy,
         resource_policies=resource_policies,
         readonly=_parse_bool("kinto.readonly", _kinto_setting(raw, "readonly", False)),

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
 from . import errors
-from .storage import FileWriter
+
+
+class Writable(Protocol):
+    def write(self, chunk: bytes) -> None: ...
 
 
 class HashingSink:
-    """Feeds a storage writer, keeping SHA-256 and size, and enforcing the size limit."""
+    """Feeds a storage writer (or a compressor), keeping SHA-256 and size, and enforcing
+    the size limit."""
 
-    def __init__(self, writer: FileWriter, max_size_bytes: int = 0):
+    def __init__(self, writer: Writable, max_size_bytes: int = 0):
         self.writer = writer
         self.max_size_bytes = max_size_bytes
         self.size = 0

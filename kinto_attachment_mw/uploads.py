@@ -13,6 +13,7 @@ import re
 from webob import Request, Response
 
 from . import errors
+from .gzip_sink import GZIP_MIMETYPE, GZIP_SUFFIX, GzipSink
 from .kinto_api import KintoClient, KintoResponse, RecordPath
 from .locks import ProcessLocks, RecordLocks
 from .multipart import FILE_FIELD, MAX_FORM_OVERHEAD, FilePart, multipart_boundary, parse_form
@@ -179,6 +180,7 @@ class _StoredFile:
         self.filename = ""
         self.mimetype = ""
         self.sink: HashingSink | None = None
+        self.gzip: GzipSink | None = None
         self.writer: FileWriter | None = None
         self.key: str | None = None
 
@@ -189,24 +191,43 @@ class _StoredFile:
         if not policy.allows_extension(extension_of(self.filename).lstrip(".")):
             raise errors.invalid_body("File extension is not allowed.")
         self.mimetype = mimetype_for(self.filename, part.content_type, policy)
+        stored_name = self.filename + GZIP_SUFFIX if policy.gzipped else self.filename
         key = stored_key(
-            self.filename, policy, record.bucket_id, record.collection_id, record.record_id
+            stored_name, policy, record.bucket_id, record.collection_id, record.record_id
         )
-        self.writer = self.storage.open_writer(key, self.mimetype)
-        self.sink = HashingSink(self.writer, policy.max_size_bytes)
+        self.writer = self.storage.open_writer(
+            key, GZIP_MIMETYPE if policy.gzipped else self.mimetype
+        )
+        self.gzip = GzipSink(self.writer) if policy.gzipped else None
+        self.sink = HashingSink(self.gzip or self.writer, policy.max_size_bytes)
         return self.sink
 
     def commit(self, owner: RecordPath) -> dict:
         assert self.writer is not None and self.sink is not None
-        digest, size = self.sink.hexdigest, self.sink.size
+        uploaded = {
+            "filename": self.filename,
+            "hash": self.sink.hexdigest,
+            "mimetype": self.mimetype,
+            "size": self.sink.size,
+        }
+        stored = self.sink
+        if self.gzip is not None:
+            self.gzip.finish()
+            stored = self.gzip.stored
+        digest, size = stored.hexdigest, stored.size
         self.key = self.writer.commit({"record": owner.uri, "hash": digest, "size": size})
-        return {
+        metadata = {
             "filename": self.filename,
             "hash": digest,
             "location": self.storage.url(self.key),
             "mimetype": self.mimetype,
             "size": size,
         }
+        if self.gzip is not None:  # the record describes the stored file, and the upload
+            metadata.update(
+                filename=self.filename + GZIP_SUFFIX, mimetype=GZIP_MIMETYPE, original=uploaded
+            )
+        return metadata
 
     def discard(self) -> None:
         if self.writer is not None:

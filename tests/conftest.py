@@ -12,7 +12,11 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
+from kinto_attachment_mw.settings import S3Settings
 from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX
+from kinto_attachment_mw.storage.s3 import S3Storage
+
+from .s3_servers import CREDENTIALS, REGION, MotoServer
 
 KINTO_SETTINGS = {
     "kinto.storage_backend": "kinto.core.storage.memory",
@@ -47,6 +51,29 @@ def build_app(base_path: Path, **attachment: str) -> webtest.TestApp:
     settings = kinto_settings(base_path, **attachment)
     kinto_app = kinto.main({}, **settings)
     return webtest.TestApp(AttachmentMiddleware(kinto_app, settings))
+
+
+def s3_kinto_settings(bucket: str, endpoint_url: str, **attachment: str) -> dict[str, str]:
+    """Kinto's settings with S3 storage, as an ini file would give them."""
+    settings = dict(KINTO_SETTINGS)
+    aws = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint_url,
+        "access_key": CREDENTIALS["aws_access_key_id"],
+        "secret_key": CREDENTIALS["aws_secret_access_key"],
+        "region": REGION,
+    }
+    settings.update({f"kinto.attachment.aws.{k}": v for k, v in aws.items()})
+    settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
+    return settings
+
+
+def build_s3_app(bucket: str, endpoint_url: str, storage=None, **attachment: str):
+    """Kinto wrapped by the middleware on S3; ``storage`` replaces the one the settings
+    would build (tests use smaller parts and shorter timeouts)."""
+    settings = s3_kinto_settings(bucket, endpoint_url, **attachment)
+    kinto_app = kinto.main({}, **settings)
+    return webtest.TestApp(AttachmentMiddleware(kinto_app, settings, storage=storage))
 
 
 def files_under(base_path: Path) -> set[str]:
@@ -154,3 +181,32 @@ def postgres():
 def postgres_url(postgres, tmp_path: Path) -> str:
     """A fresh database with Kinto's schema."""
     return postgres.create_database(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory) -> MotoServer:
+    """One moto server for the session; each test takes a bucket of its own."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+def s3_settings(bucket: str, endpoint_url: str, **values) -> S3Settings:
+    return S3Settings(
+        bucket_name=bucket,
+        access_key=CREDENTIALS["aws_access_key_id"],
+        secret_key=CREDENTIALS["aws_secret_access_key"],
+        endpoint_url=endpoint_url,
+        region=REGION,
+        **values,
+    )
+
+
+#: S3's smallest part, so that multipart uploads happen with files of a few MiB.
+TEST_PART_SIZE = 5 * 1024 * 1024
+
+
+def s3_storage(bucket: str, endpoint_url: str, base_url: str = "", **kwargs) -> S3Storage:
+    kwargs.setdefault("part_size", TEST_PART_SIZE)
+    settings = s3_settings(bucket, endpoint_url, acl=kwargs.pop("acl", None))
+    return S3Storage(settings, base_url, **kwargs)

@@ -543,33 +543,37 @@ def random_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def test_large_upload_streams_without_buffering(kinto, root, tmp_path):
-    """A 64 MiB upload must flow to disk, not into the worker's memory."""
+def streamed_upload(kinto: Kinto, record_id: str, source: Path) -> tuple[requests.Response, int]:
+    """Upload ``source`` streamed from disk; the answer, and how much the worker's memory
+    grew meanwhile (its peak over what it was just before)."""
     kinto.upload("warm-up", "w.txt", b"warm")  # imports and caches settle before measuring
-    source = tmp_path / "big.csv"
-    expected = random_file(source, 64 * MiB)
     worker = kinto.server.worker_pid()
     baseline = rss_bytes(worker)
-
     sampler = RssSampler(worker)
     sampler.start()
     try:
         with open(source, "rb") as stream:
-            encoder = MultipartEncoder(fields={"attachment": ("big.csv", stream, "text/csv")})
+            encoder = MultipartEncoder(fields={"attachment": (source.name, stream, "text/csv")})
             response = kinto.request(
                 "POST",
-                f"{COLLECTION_PATH}/records/big/attachment",
+                f"{COLLECTION_PATH}/records/{record_id}/attachment",
                 data=encoder,
                 headers={"Content-Type": encoder.content_type},
             )
     finally:
         sampler.stop()
+    return response, sampler.peak - baseline
 
+
+def test_large_upload_streams_without_buffering(kinto, root, tmp_path):
+    """A 64 MiB upload must flow to disk, not into the worker's memory."""
+    source = tmp_path / "big.csv"
+    expected = random_file(source, 64 * MiB)
+    response, growth = streamed_upload(kinto, "big", source)
     assert response.status_code == 201, response.text
     meta = response.json()
     assert meta["hash"] == expected
     assert meta["size"] == 64 * MiB
-    growth = sampler.peak - baseline
     assert growth < 32 * MiB, f"worker RSS grew by {growth / MiB:.1f} MiB"
     kinto.request("DELETE", f"{COLLECTION_PATH}/records/big/attachment")
 

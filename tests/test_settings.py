@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kinto_attachment_mw.settings import EXTENSION_GROUPS, ConfigurationError, parse_settings
+from kinto_attachment_mw.settings import (
+    EXTENSION_GROUPS,
+    ConfigurationError,
+    S3Settings,
+    parse_settings,
+)
 
 BASE = {"kinto.attachment.base_path": "/tmp/files"}
 
@@ -103,8 +108,11 @@ def test_kinto_settings_read_alongside():
         ("resources.b..randomize", "true", "kinto.attachment.resources.b..randomize"),
         ("resources.b.colour", "true", "'colour' cannot be set per resource"),
         ("serve_path", "attachments", "kinto.attachment.serve_path"),
-        ("gzipped", "true", "kinto.attachment.gzipped: gzipped storage is not available"),
-        ("aws.bucket_name", "files", "kinto.attachment.aws.bucket_name"),
+        ("gzipped", "maybe", "kinto.attachment.gzipped: expected true or false"),
+        ("aws.bucket_name", "files", "base_path or kinto.attachment.aws.bucket_name: not both"),
+        ("aws.bucket", "files", "kinto.attachment.aws.bucket: unknown setting"),
+        ("gcloud.bucket_name", "files", "not available in this version"),
+        ("resources.b.aws.acl", "public-read", "'acl' cannot be set per resource"),
     ],
 )
 def test_malformed_or_unknown_setting_names_itself(key, value, fragment):
@@ -118,8 +126,103 @@ def test_base_path_is_required():
         parse_settings({"kinto.attachment.randomize": "true"})
 
 
-def test_gzipped_false_is_accepted():
-    parse(gzipped="false", **{"resources.b.gzipped": "false"})
+def test_gzipped_globally_and_per_resource():
+    settings = parse(gzipped="true", **{"resources.b.c.gzipped": "false"})
+    assert settings.policy_for("x", "y").gzipped is True
+    assert settings.policy_for("b", "c").gzipped is False
+    assert settings.policy_for("b", "d").gzipped is True
+    assert parse().default_policy.gzipped is False
+
+
+AWS = "kinto.attachment.aws."
+
+
+def parse_aws(**values: str):
+    return parse_settings({AWS + name: value for name, value in values.items()})
+
+
+def test_s3_settings_are_typed():
+    settings = parse_aws(
+        bucket_name="files",
+        access_key="AKIA",
+        secret_key="s3cr3t",
+        acl="public-read",
+        endpoint_url="http://127.0.0.1:9000",
+        region="eu-west-1",
+    )
+    assert settings.base_path == ""
+    assert settings.s3 == S3Settings(
+        bucket_name="files",
+        access_key="AKIA",
+        secret_key="s3cr3t",
+        acl="public-read",
+        endpoint_url="http://127.0.0.1:9000",
+        region="eu-west-1",
+        addressing_style="auto",
+    )
+
+
+def test_older_plugin_timeout_and_retries_are_kept():
+    s3 = parse_aws(bucket_name="files", timeout="5", num_retries="1").s3
+    assert (s3.timeout_seconds, s3.num_retries) == (5.0, 1)
+
+
+def test_s3_credentials_default_to_boto3s_chain():
+    s3 = parse_aws(bucket_name="files").s3
+    assert (s3.access_key, s3.secret_key, s3.acl, s3.endpoint_url) == (None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    "legacy,endpoint,style",
+    [
+        (
+            {"host": "minio.local", "port": "9000", "is_secure": "false"},
+            "http://minio.local:9000",
+            "auto",
+        ),
+        (
+            {"host": "ceph.example.com", "use_path_style": "true"},
+            "https://ceph.example.com",
+            "path",
+        ),
+        ({"is_secure": "false"}, "http://s3.amazonaws.com", "auto"),
+        ({"port": "8443"}, "https://s3.amazonaws.com:8443", "auto"),
+        ({"use_path_style": "true"}, None, "path"),
+    ],
+)
+def test_older_plugin_endpoint_settings_are_mapped(legacy, endpoint, style):
+    s3 = parse_aws(bucket_name="files", **legacy).s3
+    assert (s3.endpoint_url, s3.addressing_style) == (endpoint, style)
+
+
+@pytest.mark.parametrize(
+    "values,fragment",
+    [
+        ({}, "base_path or kinto.attachment.aws.bucket_name: required"),
+        ({"acl": "private"}, "aws.bucket_name: required with any aws.* setting"),
+        ({"bucket_name": "f", "access_key": "AKIA"}, "give both, or neither"),
+        ({"bucket_name": "f", "secret_key": "x"}, "give both, or neither"),
+        ({"bucket_name": "f", "acl": "public"}, "aws.acl: 'public' is not a canned ACL"),
+        ({"bucket_name": "f", "endpoint_url": "minio:9000"}, "aws.endpoint_url: expected"),
+        ({"bucket_name": "f", "endpoint_url": "http://a", "host": "b"}, "not with"),
+        ({"bucket_name": "f", "port": "http"}, "aws.port: expected a port number"),
+        ({"bucket_name": "f", "host": "a/b"}, "aws.host: expected a host name"),
+        ({"bucket_name": "f", "is_secure": "sometimes"}, "aws.is_secure: expected true"),
+        ({"bucket_name": "f", "use_path_style": "2"}, "aws.use_path_style: expected true"),
+        ({"bucket_name": "f", "timeout": "soon"}, "aws.timeout: expected a number of seconds"),
+        ({"bucket_name": "f", "timeout": "0"}, "aws.timeout: expected a number of seconds"),
+        ({"bucket_name": "f", "num_retries": "-1"}, "aws.num_retries: must not be negative"),
+    ],
+)
+def test_bad_s3_settings_name_themselves(values, fragment):
+    with pytest.raises(ConfigurationError) as raised:
+        parse_aws(**values)
+    assert fragment in str(raised.value)
+
+
+def test_serve_path_is_for_local_storage_only():
+    with pytest.raises(ConfigurationError, match="serve_path: only for local storage"):
+        parse_settings({AWS + "bucket_name": "f", "kinto.attachment.serve_path": "/files"})
 
 
 def test_middleware_refuses_to_start_on_bad_settings(tmp_path):

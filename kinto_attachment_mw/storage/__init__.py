@@ -2,7 +2,7 @@
 
 import logging
 
-from ..settings import Settings
+from ..settings import ConfigurationError, Settings
 from .base import FileWriter, Storage
 from .local import LocalStorage
 
@@ -12,8 +12,19 @@ logger = logging.getLogger(__name__)
 
 
 def storage_from_settings(settings: Settings) -> Storage:
-    storage = LocalStorage(settings.base_path, settings.base_url)
-    storage.ensure_root()
+    """Local storage under ``base_path``, or S3 when ``aws.bucket_name`` is set."""
+    if settings.s3 is not None:
+        try:
+            from .s3 import S3Storage
+        except ImportError as error:  # boto3 is an optional dependency
+            raise ConfigurationError(
+                f"kinto.attachment.aws.bucket_name: S3 storage needs boto3 ({error});"
+                " install kinto-attachment-mw[s3]"
+            ) from error
+        storage: Storage = S3Storage(settings.s3, settings.base_url)
+    else:
+        storage = LocalStorage(settings.base_path, settings.base_url)
+        storage.ensure_root()
     if settings.base_url and not settings.base_url.endswith("/"):
         logger.warning(
             "kinto.attachment.base_url %r has no trailing slash: locations start with %r",
