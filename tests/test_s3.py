@@ -321,3 +321,36 @@ def test_multipart_upload_never_overwrites_a_name_taken_meanwhile(moto):
     assert read(Bucket=bucket, Key="f/race-1.bin")["Body"].read() == b"meanwhile"
     assert read(Bucket=bucket, Key="f/race.bin")["Body"].read() == b"first"
     assert pending_uploads(moto.client, bucket) == []
+
+
+def test_lifecycle_on_s3_copies_tamper_deletes_and_flush(s3):
+    app = s3.app
+    app.put_json("/v1/buckets/b/collections/review", {}, headers=ALICE)
+    stored = s3.upload("r1", "a.txt", b"first").json
+    forged = {**stored, "size": 99}
+    app.put_json(
+        "/v1/buckets/b/collections/review/records/r1",
+        {"data": {"attachment": forged}},
+        headers=ALICE,
+        status=400,
+    )
+    app.put_json(
+        "/v1/buckets/b/collections/review/records/r1",
+        {"data": {"attachment": stored}},
+        headers=ALICE,
+        status=201,
+    )
+    key = s3.key_of(stored["location"])
+    head = s3.client.head_object(Bucket=s3.bucket, Key=key)
+    assert head["Metadata"]["shared"] == "true"
+    assert head["ContentType"] == "text/plain"
+    # The owner replaces its file: the shared one stays for the copy.
+    second = s3.upload("r1", "b.txt", b"second").json
+    assert s3.keys() == {key, s3.key_of(second["location"])}
+    app.delete(f"{RECORDS}/r1", headers=ALICE)
+    assert s3.keys() == {key}
+    third = s3.upload("r3", "c.txt", b"third").json
+    app.delete("/v1/buckets/b/collections/c", headers=ALICE)
+    assert s3.key_of(third["location"]) not in s3.keys()
+    app.post("/v1/__flush__", status=202)
+    assert s3.keys() == set()

@@ -270,3 +270,31 @@ def test_server_errors_read_as_one_line():
     assert http_message(503, body, "b", "c") == (
         "server error 503: Service temporary unavailable due to overloading"
     )
+
+
+@pytest.fixture(scope="module")
+def gzip_server(tmp_path_factory) -> Iterator[Kinto]:
+    gunicorn, _ = kinto_ini_server(
+        tmp_path_factory.mktemp("tools-gzip"), attachment={"kinto.attachment.gzipped": "true"}
+    )
+    try:
+        yield Kinto(gunicorn)
+    finally:
+        gunicorn.stop()
+
+
+def test_server_side_gzip_round_trip(gzip_server, capsys, tmp_path):
+    collection = Collection(gzip_server, "gzipped")
+    content = b"gzip me on the server\n" * 5000
+    paths = write_files(tmp_path / "in", {"big.txt": content})
+    assert collection.run(capsys, "upload", *paths) == "1 uploaded, 0 skipped, 0 failed"
+    attachment = collection.records()[record_id_for("big.txt")]["attachment"]
+    assert attachment["filename"] == "big.txt.gz"
+    assert attachment["original"]["hash"] == sha256(content)
+    assert attachment["size"] < len(content)
+    assert collection.run(capsys, "upload", *paths) == "0 uploaded, 1 skipped, 0 failed"
+    out = tmp_path / "out"
+    summary = collection.run(capsys, "download", "--folder", str(out))
+    assert summary == "1 downloaded, 0 skipped, 0 failed"
+    assert os.listdir(out) == ["big.txt"]
+    assert (out / "big.txt").read_bytes() == content
