@@ -6,18 +6,18 @@ records, collections or buckets is planned like a direct one (see :mod:`.lifecyc
 from __future__ import annotations
 
 import copy
-import json
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from webob import Request, Response
 
 from . import errors
-from .lifecycle import Lifecycle, Pending, handles, json_of
+from .guard import PatchStyle
+from .lifecycle import Lifecycle, Pending, handles, json_of, request_json
 from .multipart import FILE_FIELD
 from .routes import Kind, route_of
 
 #: Kinto sends every batch body as plain JSON, whatever the sub-request's headers say.
-_SUB_CONTENT_TYPE = "application/json"
+_SUB_STYLE = PatchStyle.JSON
 
 
 class BatchEndpoint:
@@ -26,7 +26,7 @@ class BatchEndpoint:
         self.lifecycle = lifecycle
 
     def __call__(self, request: Request) -> Response:
-        subrequests = _subrequests(request.body)
+        subrequests = _subrequests(request_json(request))
         plans: list[Pending | None] = []
         written: set[str] = set()
         for index, sub in enumerate(subrequests):
@@ -52,7 +52,8 @@ class BatchEndpoint:
 
     def _plan(self, environ: dict, index: int, sub: dict, written: set[str]) -> Pending | None:
         path, _, query = str(sub.get("path", "")).partition("?")
-        route = route_of(path)
+        # As Kinto reaches it: percent-decoded, and after the redirect that drops a slash.
+        route = route_of(unquote(path).rstrip("/") or "/")
         method = str(sub.get("method") or "GET").upper()
         if route is None:
             return None
@@ -76,39 +77,39 @@ class BatchEndpoint:
             method,
             route,
             parse_qsl(query),
-            _SUB_CONTENT_TYPE,
+            _SUB_STYLE,
             body,
         )
 
 
-def _subrequests(raw: bytes) -> list[dict]:
+def _subrequests(payload: object) -> list[dict]:
     """The sub-requests with ``defaults`` merged in as Kinto merges them (values the
     sub-request lacks are filled in, recursively). Anything malformed is Kinto's to
     refuse: then no sub-request is planned."""
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        return []
     if not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
         return []
     defaults = payload.get("defaults")
     merged = []
-    for sub in payload["requests"]:
+    for index, sub in enumerate(payload["requests"]):
         if not isinstance(sub, dict):
             continue
         sub = copy.deepcopy(sub)
         if isinstance(defaults, dict):
-            _fill_in(sub, defaults)
+            _fill_in(sub, defaults, f"requests.{index}")
         merged.append(sub)
     return merged
 
 
-def _fill_in(target: dict, defaults: dict) -> None:
+def _fill_in(target: dict, defaults: dict, where: str) -> None:
     for name, value in defaults.items():
         if isinstance(value, dict):
             existing = target.setdefault(name, {})
-            if isinstance(existing, dict):
-                _fill_in(existing, value)
+            if not isinstance(existing, dict):
+                # Kinto's own merge would crash on it (500): say what is wrong instead.
+                raise errors.validation_error(
+                    "body", f"{where}.{name}", "should be an object, as in defaults"
+                )
+            _fill_in(existing, value, f"{where}.{name}")
         else:
             target.setdefault(name, copy.deepcopy(value))
 

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from .gc import Listener, Report, collect_garbage
-from .releasing import FileReleaser
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -79,7 +78,7 @@ def run_gc(ini_path: str, grace_seconds: float, dry_run: bool) -> int:
         grace_seconds,
         dry_run=dry_run,
         listener=listener,
-        kept=FileReleaser(app.settings, app.storage).kept,
+        kept=app.releaser.kept,
     )
     print(summary(report, verb))
     return 1 if report.failures else 0

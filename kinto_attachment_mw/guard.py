@@ -1,23 +1,41 @@
 """Tamper protection: a record's ``attachment`` may only ever describe a stored file.
 
 Clients may copy an existing attachment object onto another record (review workflows
-copy records between collections), but not invent or alter one.
+copy records between collections), but not invent or alter one. To know what a write
+does to ``attachment``, it is simulated here with Kinto's own semantics for PUT, POST and
+the three PATCH flavours.
 """
 
 from __future__ import annotations
 
 import copy
+import enum
 
 import jsonpatch
 
 from . import errors
+from .locks import RecordLocks
 from .multipart import FILE_FIELD
 from .storage import Storage
 
 ABSENT = object()
+_FIELD_POINTER = "/data/" + FILE_FIELD
 
-JSON_PATCH = "application/json-patch+json"
-MERGE_PATCH = "application/merge-patch+json"
+
+class PatchStyle(enum.Enum):
+    JSON = "application/json"
+    MERGE = "application/merge-patch+json"
+    JSON_PATCH = "application/json-patch+json"
+
+
+def patch_style(content_type_header: str | None) -> PatchStyle:
+    """How Kinto applies a body: it compares the whole header, parameters included, so
+    ``application/merge-patch+json; charset=utf-8`` is a plain JSON update to it."""
+    header = str(content_type_header).lower()
+    for style in (PatchStyle.MERGE, PatchStyle.JSON_PATCH):
+        if header == style.value:
+            return style
+    return PatchStyle.JSON
 
 
 def tampering() -> errors.AttachmentError:
@@ -36,10 +54,16 @@ def tampering() -> errors.AttachmentError:
     )
 
 
-def touches_attachment(method: str, content_type: str, body: object) -> bool:
-    """Whether a record write could change ``attachment`` at all (else: pass it on)."""
-    if content_type == JSON_PATCH:
+def touches_attachment(method: str, style: PatchStyle, body: object) -> bool:
+    """Whether a record write could change ``attachment`` at all (else: pass it on).
+
+    Bodies Kinto would crash on are refused here, so that the client gets a 400 rather
+    than Kinto's 500.
+    """
+    if style is PatchStyle.JSON_PATCH:
         return isinstance(body, list) and any(_op_touches(op) for op in body)
+    if isinstance(body, list) and method == "PATCH":
+        raise errors.invalid_body("A JSON Patch needs Content-Type application/json-patch+json.")
     if not isinstance(body, dict):
         return False
     data = body.get("data", ABSENT)
@@ -53,37 +77,61 @@ def _op_touches(op: object) -> bool:
         return True  # Kinto refuses it; nothing to guess
     for pointer in (op.get("path"), op.get("from")):
         if isinstance(pointer, str) and (
-            pointer in ("", "/data", "/data/" + FILE_FIELD)
-            or pointer.startswith("/data/" + FILE_FIELD + "/")
+            pointer in ("", "/data", _FIELD_POINTER) or pointer.startswith(_FIELD_POINTER + "/")
         ):
             return True
     return False
 
 
-def attachment_after(method: str, content_type: str, body: object, current: dict | None) -> object:
+def attachment_after(method: str, style: PatchStyle, body: object, current: dict | None) -> object:
     """The ``attachment`` the record will have once Kinto applied this write to
-    ``current`` (its data now, ``None`` when it does not exist), with Kinto's semantics
-    for PUT, PATCH (JSON, merge-patch, JSON-patch) and POST. ``None`` means none."""
-    current = current or {}
-    if content_type == JSON_PATCH:
-        try:
-            patched = jsonpatch.apply_patch({"data": copy.deepcopy(current)}, body)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError):
-            return current.get(FILE_FIELD)  # Kinto refuses the patch: nothing changes
-        data = patched.get("data") if isinstance(patched, dict) else None
-        return data.get(FILE_FIELD) if isinstance(data, dict) else None
+    ``current`` (Kinto's answer to a GET of the record: ``data`` and ``permissions``;
+    ``None`` when it does not exist). ``None`` means none."""
+    data_now = (current or {}).get("data") or {}
+    if style is PatchStyle.JSON_PATCH:
+        return _json_patched(body, current or {})
     has_data = isinstance(body, dict) and "data" in body
     data = body["data"] if has_data else None
     if not isinstance(data, dict):
-        return None if method == "PUT" and has_data else current.get(FILE_FIELD)
+        return None if method == "PUT" and has_data else data_now.get(FILE_FIELD)
     if method in ("PUT", "POST"):
         return data.get(FILE_FIELD)
     if FILE_FIELD not in data:
-        return current.get(FILE_FIELD)
+        return data_now.get(FILE_FIELD)
     change = data[FILE_FIELD]
-    if content_type == MERGE_PATCH:
-        return _merge_patch(current.get(FILE_FIELD), change)
+    if style is PatchStyle.MERGE:
+        return _merge_patch(data_now.get(FILE_FIELD), change)
     return change
+
+
+def _json_patched(ops: object, current: dict) -> object:
+    """Apply a JSON Patch to the document Kinto patches: data, and permissions as
+    ``{name: {principal: principal}}``, with a principal path's value set to the
+    principal. Moving or copying the attachment elsewhere would leave a location that
+    nothing tracks, so it is refused; so is a patch that cannot apply."""
+    ops = copy.deepcopy(ops)
+    for op in ops:
+        source = op.get("from") if isinstance(op, dict) else None
+        if isinstance(source, str) and (
+            source == _FIELD_POINTER or source.startswith(_FIELD_POINTER + "/")
+        ):
+            raise tampering()
+        path = op.get("path") if isinstance(op, dict) else None
+        if isinstance(path, str) and path.startswith(("/permissions/read/", "/permissions/write/")):
+            op["value"] = path.split("/")[-1]
+    permissions = {"read": {}, "write": {}}
+    for name, principals in (current.get("permissions") or {}).items():
+        if isinstance(principals, list):
+            permissions[name] = {principal: principal for principal in principals}
+    document = {"data": copy.deepcopy(current.get("data") or {}), "permissions": permissions}
+    try:
+        patched = jsonpatch.apply_patch(document, ops)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError):
+        raise tampering() from None  # touches attachment, and cannot be checked
+    data = patched.get("data") if isinstance(patched, dict) else None
+    if not isinstance(data, dict):
+        raise errors.invalid_body("JSON Patch operation failed: the record needs its data.")
+    return data.get(FILE_FIELD)
 
 
 def _merge_patch(target: object, change: object) -> object:
@@ -100,15 +148,17 @@ def _merge_patch(target: object, change: object) -> object:
 
 
 class AttachmentGuard:
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, locks: RecordLocks):
         self.storage = storage
+        self.locks = locks
 
     def check(self, new: object, current: object, record_uri: str | None) -> None:
         """Refuse an ``attachment`` that describes no stored file; accept a copy.
 
         Unchanged location, hash and size pass (other fields are descriptive). A copy of
         another record's file marks the file shared, before Kinto writes the copy, so that
-        its owner's later replacement or delete leaves it to garbage collection.
+        its owner's later replacement or delete leaves it to garbage collection. The
+        file's lock keeps an owner's removal from slipping between the check and the mark.
         """
         if new is None or _same_file(new, current):
             return
@@ -116,25 +166,34 @@ class AttachmentGuard:
             raise tampering()
         location = new.get("location")
         key = self.storage.key_for(location) if isinstance(location, str) else None
-        info = self.storage.stat(key) if key else None
-        if info is None:
+        if key is None:
             raise tampering()
-        stored = self.storage.metadata(key)
-        if stored is None:
-            # Stored before this middleware (the plugin kept no metadata): check what is cheap.
-            if new.get("size") != info.size:
+        with self.locks.hold(file_lock(key)):
+            info = self.storage.stat(key)
+            if info is None:
                 raise tampering()
-            return
-        if stored.get("hash") != new.get("hash") or stored.get("size") != new.get("size"):
-            raise tampering()
-        if stored.get("record") != record_uri:
-            self.storage.mark_shared(key)
+            stored = self.storage.metadata(key)
+            if stored is None:
+                # Stored before this middleware (the plugin kept no metadata): check what
+                # is cheap.
+                if new.get("size") != info.size:
+                    raise tampering()
+                return
+            if stored.get("hash") != new.get("hash") or stored.get("size") != new.get("size"):
+                raise tampering()
+            if stored.get("record") != record_uri:
+                self.storage.mark_shared(key)
+
+
+def file_lock(key: str) -> str:
+    """The lock name of a stored file, apart from every record's."""
+    return "file:" + key
 
 
 def _same_file(new: object, current: object) -> bool:
     return (
         isinstance(new, dict)
         and isinstance(current, dict)
-        and all(new.get(name) == current.get(name) for name in ("location", "hash", "size"))
         and "location" in new
+        and all(new.get(name) == current.get(name) for name in ("location", "hash", "size"))
     )

@@ -158,10 +158,11 @@ class KintoClient:
         return self.call(caller_environ, "PUT", record.url_path, body, {"If-None-Match": "*"})
 
     def get_record(self, caller_environ: dict, record: RecordPath) -> dict | None:
-        """The record's data as the caller may read it; ``None`` when Kinto says no."""
+        """The record (``data``, ``permissions``) as the caller may read it; ``None``
+        when Kinto says no."""
         found = self.call(caller_environ, "GET", record.url_path)
-        data = (found.body or {}).get("data") if found.status == 200 else None
-        return data if isinstance(data, dict) else None
+        body = found.body if found.status == 200 else None
+        return body if isinstance(body, dict) and isinstance(body.get("data"), dict) else None
 
     def list_all(
         self, caller_environ: dict, path: str, query: list[tuple[str, str]]

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 from webob import Request, Response
 
-from .guard import JSON_PATCH, AttachmentGuard, attachment_after, touches_attachment
+from .guard import (
+    AttachmentGuard,
+    PatchStyle,
+    attachment_after,
+    patch_style,
+    touches_attachment,
+)
 from .kinto_api import KintoClient, ListingRefused, RecordPath
 from .locks import RecordLocks
 from .multipart import FILE_FIELD
@@ -59,9 +65,10 @@ class Pending:
 
 
 def handles(method: str, kind: Kind) -> bool:
-    """Whether a request of this method on this kind of resource can affect files."""
+    """Whether a request of this method on this kind of resource can affect files
+    (attachment URLs have their own endpoint)."""
     if method == "DELETE":
-        return kind not in (Kind.BATCH, Kind.FLUSH, Kind.ATTACHMENT)
+        return kind not in (Kind.BATCH, Kind.FLUSH)
     if method in ("PUT", "PATCH"):
         return kind is Kind.RECORD
     if method == "POST":
@@ -72,11 +79,13 @@ def handles(method: str, kind: Kind) -> bool:
 def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
     """A cheap first look, so that the everyday record write passes straight to Kinto:
     a PATCH or POST whose body never spells ``attachment`` (nor escapes a character that
-    could spell it) cannot touch it, and neither can a PUT without ``data``. The body is
-    read whole, as Kinto reads it anyway, and put back."""
+    could spell it) cannot touch it, and neither can a PUT without ``data``. A body in
+    another charset than UTF-8 is not searched as bytes. The body is read whole, as Kinto
+    reads it anyway, and put back."""
     if method == "DELETE" or kind in (Kind.FLUSH, Kind.BATCH):
         return True
-    if _media_type(environ.get("CONTENT_TYPE")) == JSON_PATCH:
+    content_type = environ.get("CONTENT_TYPE", "")
+    if patch_style(content_type) is PatchStyle.JSON_PATCH or not _is_utf8(content_type):
         return True
     length = environ.get("CONTENT_LENGTH", "")
     if not length.isdigit():
@@ -116,8 +125,8 @@ class Lifecycle:
                 request.method,
                 route,
                 request.GET.items(),
-                _media_type(request.content_type),
-                _json_body(request) if request.method != "DELETE" else None,
+                patch_style(request.headers.get("Content-Type")),
+                request_json(request) if request.method != "DELETE" else None,
             )
             response = request.get_response(self.app)
             if pending is not None:
@@ -144,7 +153,7 @@ class Lifecycle:
         method: str,
         route: Route,
         query: Iterable[tuple[str, str]],
-        content_type: str,
+        style: PatchStyle,
         body: object,
     ) -> Pending | None:
         """Check a write against tampering and learn which files it would orphan.
@@ -154,17 +163,21 @@ class Lifecycle:
         """
         if route.kind is Kind.FLUSH:
             return Pending(flush=True)
-        if method != "DELETE" and not touches_attachment(method, content_type, body):
+        if method != "DELETE" and not touches_attachment(method, style, body):
             return None
         route = self._real_bucket(environ, route)
         if method == "POST":
-            new = attachment_after(method, content_type, body, None)
+            new = attachment_after(method, style, body, None)
             record_id = (body.get("data") or {}).get("id") if isinstance(body, dict) else None
-            owner = RecordPath(route.bucket_id, route.collection_id, record_id)
-            self.guard.check(new, None, owner.uri if isinstance(record_id, str) else None)
+            owner = (
+                RecordPath(route.bucket_id, route.collection_id, record_id).uri
+                if isinstance(record_id, str)
+                else None  # Kinto picks the id: a copy for sure
+            )
+            self.guard.check(new, None, owner)
             return None
         if route.kind is Kind.RECORD:
-            return self._plan_record(environ, method, route.record, content_type, body)
+            return self._plan_record(environ, method, route.record, style, body)
         try:
             attachments = dict(self._beneath(environ, route, list(query)))
         except ListingRefused:
@@ -172,12 +185,12 @@ class Lifecycle:
         return Pending(attachments, _DELETED_LEVEL.get(route.kind))
 
     def _plan_record(
-        self, environ: dict, method: str, record: RecordPath, content_type: str, body: object
+        self, environ: dict, method: str, record: RecordPath, style: PatchStyle, body: object
     ) -> Pending | None:
         current = self.kinto.get_record(environ, record)
-        previous = (current or {}).get(FILE_FIELD)
+        previous = current["data"].get(FILE_FIELD) if current else None
         if method != "DELETE":
-            new = attachment_after(method, content_type, body, current)
+            new = attachment_after(method, style, body, current)
             self.guard.check(new, previous, record.uri)
             if _location(new) == _location(previous):
                 return None  # same file, or still none
@@ -236,15 +249,22 @@ def _location(attachment: object) -> object:
     return attachment.get("location") if isinstance(attachment, dict) else None
 
 
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
+def _is_utf8(content_type: str) -> bool:
+    """Whether a body is UTF-8 (or ASCII), as it is unless a charset says otherwise."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower().replace("-", "").replace("_", "")
+            return charset in ("utf8", "usascii", "ascii")
+    return True
 
 
-def _json_body(request: Request) -> object:
-    """The request's JSON (read whole, as Kinto reads it anyway); ``None`` if it is not."""
+def request_json(request: Request) -> object:
+    """The request's JSON, decoded as Kinto decodes it (the declared charset); ``None``
+    when it is not JSON (Kinto will refuse it)."""
     try:
-        return json.loads(request.body) if request.body else None
-    except ValueError:
+        return request.json_body if request.body else None
+    except (ValueError, LookupError):  # bad JSON, bad bytes for the charset, unknown charset
         return None
 
 

@@ -4,7 +4,6 @@ to the wrapped Kinto app untouched."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 
 from webob import Request
@@ -25,10 +24,6 @@ from .uploads import AttachmentEndpoint
 
 logger = logging.getLogger(__name__)
 
-ATTACHMENT_PATH = re.compile(
-    r"^(?:/v1)?/buckets/(?P<bucket>[^/]+)/collections/(?P<collection>[^/]+)"
-    r"/records/(?P<record>[^/]+)/attachment$"
-)
 ATTACHMENT_METHODS = "POST, DELETE, OPTIONS"
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -52,9 +47,12 @@ class AttachmentMiddleware:
         self.storage = storage or storage_from_settings(self.settings)
         self.locks = locks or locks_from_settings(self.settings.locks)
         kinto = KintoClient(app)
-        releaser = FileReleaser(self.settings, self.storage)
-        self.endpoint = AttachmentEndpoint(self.settings, self.storage, kinto, releaser, self.locks)
-        self.lifecycle = Lifecycle(app, kinto, AttachmentGuard(self.storage), releaser, self.locks)
+        self.releaser = FileReleaser(self.settings, self.storage, self.locks)
+        self.endpoint = AttachmentEndpoint(
+            self.settings, self.storage, kinto, self.releaser, self.locks
+        )
+        guard = AttachmentGuard(self.storage, self.locks)
+        self.lifecycle = Lifecycle(app, kinto, guard, self.releaser, self.locks)
         self.batch = BatchEndpoint(app, self.lifecycle)
         self.service = ServiceEndpoints(
             self.storage, self.settings.extra_base_url, self.settings.readonly
@@ -80,11 +78,10 @@ class AttachmentMiddleware:
             if path in ServiceEndpoints.paths:
                 if method == "GET":
                     return self._respond(environ, start_response, self._service)
-            elif path.endswith("/attachment"):
-                match = ATTACHMENT_PATH.match(path)
-                if match is not None and not environ.get(INTERNAL_MARKER):
-                    record = RecordPath(match["bucket"], match["collection"], match["record"])
-                    return self._respond(environ, start_response, self._attachment, record)
+            elif path.endswith("/attachment") and not environ.get(INTERNAL_MARKER):
+                route = route_of(path)
+                if route is not None and route.kind is Kind.ATTACHMENT:
+                    return self._respond(environ, start_response, self._attachment, route.record)
             return self.app(environ, start_response)
         if environ.get(INTERNAL_MARKER):
             return self.app(environ, start_response)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 
 from .errors import StorageUnavailable
+from .guard import file_lock
 from .kinto_api import RecordPath
+from .locks import RecordLocks
 from .settings import Settings
 from .storage import Storage
 
@@ -17,9 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 class FileReleaser:
-    def __init__(self, settings: Settings, storage: Storage):
+    def __init__(self, settings: Settings, storage: Storage, locks: RecordLocks):
         self.settings = settings
         self.storage = storage
+        self.locks = locks
 
     def release(self, attachment: object, owner: RecordPath, keep: str | None = None) -> None:
         """Remove the file ``owner`` referenced, if it is the owner's own and no one else's.
@@ -41,14 +44,17 @@ class FileReleaser:
             logger.warning("Not removing %r: outside this attachment storage", location)
             return
         try:
-            stored = self.storage.metadata(key) or {}
-            if stored.get("record") != owner.uri or stored.get("hash") != attachment.get("hash"):
-                logger.info("Not removing %s: not stored for %s", key, owner.uri)
-                return
-            if stored.get("shared"):
-                logger.info("Not removing %s: other records reference it too", key)
-                return
-            self.storage.delete(key)
+            with self.locks.hold(file_lock(key)):  # no copy accepted between check and delete
+                stored = self.storage.metadata(key) or {}
+                if stored.get("record") != owner.uri or stored.get("hash") != attachment.get(
+                    "hash"
+                ):
+                    logger.info("Not removing %s: not stored for %s", key, owner.uri)
+                    return
+                if stored.get("shared"):
+                    logger.info("Not removing %s: other records reference it too", key)
+                    return
+                self.storage.delete(key)
         except StorageUnavailable as error:
             logger.warning("Could not remove attachment file %s: %s", key, error)
 

@@ -95,3 +95,26 @@ def test_flush_in_a_batch_removes_every_file(uploads):
     response = batch(uploads.app, [{"method": "POST", "path": "/__flush__"}])
     assert response.json["responses"][0]["status"] == 202
     assert uploads.files() == set()
+
+
+def test_sub_request_paths_are_read_as_kinto_follows_them(uploads):
+    stored = uploads.upload("r1").json
+    forged = {**stored, "location": "nope.txt"}
+    for path in (f"{RECORDS}/r2/", "/buckets/b/collections/c/records/%72%32"):
+        batch(
+            uploads.app,
+            [{"method": "PUT", "path": path, "body": {"data": {"attachment": forged}}}],
+            status=400,
+        )
+    batch(uploads.app, [{"method": "DELETE", "path": f"{RECORDS}/r1/"}])
+    assert uploads.files() == set()
+
+
+def test_defaults_that_cannot_merge_get_a_400(uploads):
+    response = batch(
+        uploads.app,
+        [{"method": "PUT", "path": f"{RECORDS}/r1", "body": {"data": 7}}],
+        defaults={"body": {"data": {"x": 1}}},
+        status=400,
+    )
+    assert response.json["errno"] == 107

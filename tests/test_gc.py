@@ -12,7 +12,6 @@ import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.gc import Listener, collect_garbage
-from kinto_attachment_mw.releasing import FileReleaser
 
 from .conftest import ALICE, files_under, kinto_settings
 from .postgres import kinto_postgresql_settings
@@ -72,7 +71,7 @@ class Deployment:
             listener=listener,
             page_size=page_size,
             now=time.time() + ahead,
-            kept=FileReleaser(self.middleware.settings, self.storage).kept,
+            kept=self.middleware.releaser.kept,
         )
         return report, found
 

@@ -3,9 +3,14 @@ is refused on every write path, copies are accepted, removal releases the file."
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+import time
+
 import pytest
 
-from .conftest import ALICE, RECORDS
+from .conftest import ALICE, RECORDS, Uploads, build_app
 
 MESSAGE = "Attachment metadata cannot be modified."
 OTHER = "/v1/buckets/b/collections/review/records"
@@ -169,3 +174,124 @@ def test_escaped_field_name_does_not_slip_through(uploads, stored):
         )
     )
     assert uploads.record("r1")["data"]["attachment"] == stored
+
+
+def json_patch(app, ops, status=200, content_type="application/json-patch+json"):
+    return app.patch(
+        f"{RECORDS}/r1",
+        json.dumps(ops),
+        headers={**ALICE, "Content-Type": content_type},
+        status=status,
+    )
+
+
+def test_body_in_another_charset_is_checked_as_kinto_reads_it(uploads, stored):
+    forged = {**stored, "location": "nope.txt"}
+    for charset in ("utf-16", "utf-32"):
+        refused(
+            uploads.app.patch(
+                f"{RECORDS}/r1",
+                json.dumps({"data": {"attachment": forged}}).encode(charset),
+                headers={**ALICE, "Content-Type": f"application/json; charset={charset}"},
+                status=400,
+            )
+        )
+    uploads.app.put(
+        f"{RECORDS}/r1",
+        json.dumps({"data": {"title": "no file"}}).encode("utf-16"),
+        headers={**ALICE, "Content-Type": "application/json; charset=utf-16"},
+    )
+    assert uploads.files() == set()
+
+
+def test_json_patch_is_simulated_with_the_record_permissions(uploads, stored):
+    forged = {**stored, "location": "nope.txt"}
+    refused(
+        json_patch(
+            uploads.app,
+            [
+                {"op": "add", "path": "/permissions/read/system.Everyone"},
+                {"op": "replace", "path": "/data/attachment", "value": forged},
+            ],
+            status=400,
+        )
+    )
+    json_patch(
+        uploads.app,
+        [
+            {"op": "add", "path": "/permissions/read/system.Everyone"},
+            {"op": "remove", "path": "/data/attachment"},
+        ],
+    )
+    assert uploads.files() == set()
+
+
+@pytest.mark.parametrize("op", ["move", "copy"])
+def test_json_patch_moving_the_attachment_elsewhere_is_refused(uploads, stored, op):
+    refused(
+        json_patch(uploads.app, [{"op": op, "from": "/data/attachment", "path": "/data/x"}], 400)
+    )
+    assert uploads.record("r1")["data"]["attachment"] == stored
+
+
+def test_merge_patch_with_parameters_is_a_plain_update_for_kinto(uploads, stored):
+    refused(
+        uploads.app.patch(
+            f"{RECORDS}/r1",
+            json.dumps({"data": {"attachment": {"location": stored["location"]}}}),
+            headers={**ALICE, "Content-Type": "application/merge-patch+json; charset=utf-8"},
+            status=400,
+        )
+    )
+    assert uploads.record("r1")["data"]["attachment"] == stored
+
+
+def test_bodies_kinto_would_crash_on_get_a_400(uploads, stored):
+    ops = [{"op": "remove", "path": "/data/attachment"}]
+    json_patch(uploads.app, ops, 400, "application/json-patch+json; charset=utf-8")
+    json_patch(uploads.app, [{"op": "remove", "path": "/data"}], 400)
+    assert uploads.record("r1")["data"]["attachment"] == stored
+
+
+def test_metadata_files_and_folders_are_not_attachments(storage_root):
+    uploads = Uploads(build_app(storage_root, folder="{bucket_id}/{collection_id}"), storage_root)
+    stored = uploads.upload("r1").json
+    folder, name = stored["location"].rsplit("/", 1)
+    for target in (f"{folder}/.{name}.meta", folder, folder.split("/")[0]):
+        size = os.stat(storage_root / target).st_size
+        attachment = {"location": target, "size": size, "hash": "x"}
+        refused(
+            uploads.app.put_json(
+                f"{RECORDS}/r2", {"data": {"attachment": attachment}}, headers=ALICE, status=400
+            )
+        )
+
+
+def test_a_copy_racing_the_owners_delete_never_points_at_a_deleted_file(uploads, stored):
+    middleware = uploads.app.app
+    original_delete = middleware.storage.delete
+    answers = []
+
+    def copy_meanwhile():
+        answers.append(
+            uploads.app.put_json(
+                f"{OTHER}/r1", {"data": {"attachment": stored}}, headers=ALICE, status="*"
+            ).status_int
+        )
+
+    def slow_delete(key):
+        racer = threading.Thread(target=copy_meanwhile)
+        racer.start()
+        racer.join(timeout=0.5)  # the copy must wait for the file's lock
+        original_delete(key)
+
+    middleware.storage.delete = slow_delete
+    uploads.app.delete(f"{RECORDS}/r1", headers=ALICE)
+    middleware.storage.delete = original_delete
+    for _ in range(100):
+        if answers:
+            break
+        time.sleep(0.05)
+    assert answers == [400]
+    uploads.app.get(f"{OTHER}/r1", headers=ALICE, status=404)
+    assert uploads.files() == set()

@@ -102,4 +102,6 @@ class Storage(abc.ABC):
         key = location[len(prefix) :]
         if not key or "://" in key or key.startswith("/"):
             return None
+        if any(not part or part.startswith(".") for part in key.split("/")):
+            return None  # metadata, temporary files and folders are never attachments
         return key

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import posixpath
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 
@@ -102,6 +103,8 @@ class LocalStorage(Storage):
             status = os.stat(self.path_of(key))
         except (OSError, UnsafePath):
             return None
+        if not stat.S_ISREG(status.st_mode):
+            return None  # a folder is not a stored file
         return StoredFileInfo(key, status.st_size, status.st_mtime)
 
     def mark_shared(self, key: str) -> None:
