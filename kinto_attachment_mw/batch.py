@@ -5,16 +5,18 @@ records, collections or buckets is planned like a direct one (see :mod:`.lifecyc
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from webob import Request, Response
 
 from . import errors
 from .guard import PatchStyle
-from .lifecycle import Lifecycle, Pending, handles, json_of, request_json
+from .lifecycle import Lifecycle, handles, json_of, request_json
 from .multipart import FILE_FIELD
-from .routes import Kind, route_of
+from .routes import Kind, Route, route_of
 
 #: Kinto sends every batch body as plain JSON, whatever the sub-request's headers say.
 _SUB_STYLE = PatchStyle.JSON
@@ -26,31 +28,62 @@ class BatchEndpoint:
         self.lifecycle = lifecycle
 
     def __call__(self, request: Request) -> Response:
-        subrequests = _subrequests(request_json(request))
-        plans: list[Pending | None] = []
-        written: set[str] = set()
-        for index, sub in enumerate(subrequests):
-            plans.append(self._plan(request.environ, index, sub, written))
-        response = request.get_response(self.app)
-        answer = json_of(response) if response.status_code == 200 else None
-        results = answer.get("responses") if isinstance(answer, dict) else None
-        if not isinstance(results, list) or any(
-            isinstance(result, dict) and result.get("status") == 409 for result in results
-        ):
-            return response  # nothing confirmed (a 409 rolls the whole batch back)
-        for plan, result in zip(plans, results, strict=False):
-            if plan is None or not isinstance(result, dict):
-                continue
-            status = result.get("status")
-            self.lifecycle.settle(
-                plan,
-                status if isinstance(status, int) else 0,
-                result.get("body"),
-                keep=frozenset(written),
-            )
+        steps = [
+            _Step.of(request.environ, index, sub)
+            for index, sub in enumerate(_subrequests(request_json(request)))
+        ]
+        steps = [step for step in steps if step is not None]
+        written = {step.attached_location for step in steps if step.attached_location}
+        with contextlib.ExitStack() as held:
+            # The records this batch writes or deletes, locked in one order (so two
+            # batches never wait on each other crosswise), as a direct write locks one.
+            records = {
+                self.lifecycle.real_record_uri(step.environ, step.route)
+                for step in steps
+                if step.route.kind is Kind.RECORD
+            }
+            for uri in sorted(records):
+                held.enter_context(self.lifecycle.locks.hold(uri))
+            plans = [
+                self.lifecycle.plan(
+                    step.environ, step.method, step.route, step.query, _SUB_STYLE, step.body
+                )
+                for step in steps
+            ]
+            response = request.get_response(self.app)
+            answer = json_of(response) if response.status_code == 200 else None
+            results = answer.get("responses") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or any(
+                isinstance(result, dict) and result.get("status") == 409 for result in results
+            ):
+                return response  # nothing confirmed (a 409 rolls the whole batch back)
+            for step, plan in zip(steps, plans, strict=True):
+                result = results[step.index] if step.index < len(results) else None
+                if plan is None or not isinstance(result, dict):
+                    continue
+                status = result.get("status")
+                self.lifecycle.settle(
+                    plan,
+                    status if isinstance(status, int) else 0,
+                    result.get("body"),
+                    keep=frozenset(written),
+                )
         return response
 
-    def _plan(self, environ: dict, index: int, sub: dict, written: set[str]) -> Pending | None:
+
+@dataclass(frozen=True)
+class _Step:
+    """A sub-request that can affect files, read as Kinto will run it."""
+
+    index: int
+    environ: dict
+    method: str
+    route: Route
+    query: list[tuple[str, str]]
+    body: object
+
+    @classmethod
+    def of(cls, environ: dict, index: int, sub: dict) -> _Step | None:
         path, _, query = str(sub.get("path", "")).partition("?")
         # As Kinto reaches it: percent-decoded, and after the redirect that drops a slash.
         route = route_of(unquote(path).rstrip("/") or "/")
@@ -66,20 +99,17 @@ class BatchEndpoint:
             )
         if not handles(method, route.kind) or route.kind is Kind.BATCH:
             return None
-        body = sub.get("body")
-        data = body.get("data") if isinstance(body, dict) else None
+        sub_environ = _sub_environ(environ, sub.get("headers"))
+        return cls(index, sub_environ, method, route, parse_qsl(query), sub.get("body"))
+
+    @property
+    def attached_location(self) -> str | None:
+        """A file this sub-request (re)attaches somewhere: the batch's other sub-requests
+        must not remove it."""
+        data = self.body.get("data") if isinstance(self.body, dict) else None
         attachment = data.get(FILE_FIELD) if isinstance(data, dict) else None
-        if isinstance(attachment, dict) and isinstance(attachment.get("location"), str):
-            # A file this batch (re)attaches somewhere must survive its other sub-requests.
-            written.add(attachment["location"])
-        return self.lifecycle.plan(
-            _sub_environ(environ, sub.get("headers")),
-            method,
-            route,
-            parse_qsl(query),
-            _SUB_STYLE,
-            body,
-        )
+        location = attachment.get("location") if isinstance(attachment, dict) else None
+        return location if isinstance(location, str) and self.method != "DELETE" else None
 
 
 def _subrequests(payload: object) -> list[dict]:

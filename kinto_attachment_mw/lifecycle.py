@@ -115,8 +115,7 @@ class Lifecycle:
     def __call__(self, request: Request, route: Route) -> Response:
         if route.kind is Kind.RECORD:
             # One writer of a record at a time, uploads included (see :mod:`.locks`).
-            route = self._real_bucket(request.environ, route)
-            lock = self.locks.hold(route.record.uri)
+            lock = self.locks.hold(self.real_record_uri(request.environ, route))
         else:
             lock = contextlib.nullcontext()
         with lock:
@@ -236,6 +235,10 @@ class Lifecycle:
                 else Route(child_kind, child_id)
             )
             yield from self._beneath(environ, child, [])
+
+    def real_record_uri(self, environ: dict, route: Route) -> str:
+        """The record's URI under the caller's real bucket: the name of its lock."""
+        return self._real_bucket(environ, route).record.uri
 
     def _real_bucket(self, environ: dict, route: Route) -> Route:
         """``default`` is an alias; files were stored under the caller's real bucket."""

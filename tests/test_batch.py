@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .conftest import ALICE, RECORDS
+import threading
+
+from .conftest import ALICE, RECORDS, Uploads, build_app
 
 BATCH = "/v1/batch"
 
@@ -118,3 +120,29 @@ def test_defaults_that_cannot_merge_get_a_400(uploads):
         status=400,
     )
     assert response.json["errno"] == 107
+
+
+def test_a_batch_waits_for_the_records_it_writes(storage_root):
+    uploads = Uploads(build_app(storage_root, lock_timeout_seconds="0.2"), storage_root)
+    stored = uploads.upload("r1").json
+    held, release = threading.Event(), threading.Event()
+
+    def upload_in_progress():
+        with uploads.app.app.locks.hold("/buckets/b/collections/c/records/r1"):
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=upload_in_progress)
+    holder.start()
+    try:
+        held.wait(5)
+        response = batch(
+            uploads.app,
+            [{"method": "PUT", "path": f"{RECORDS}/r1", "body": {"data": {"x": 1}}}],
+            status=409,
+        )
+    finally:
+        release.set()
+        holder.join()
+    assert response.json["errno"] == 122
+    assert uploads.record("r1")["data"]["attachment"] == stored
