@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 MOTO_PORT ?= 5000
 
-.PHONY: install serve moto test bench lint format clean
+.PHONY: install serve moto test bench bench-gc lint format clean
 
 install: $(STAMP)
 
@@ -30,6 +30,14 @@ test: install
 bench: install
 	$(PYTHON) benchmarks/upload.py
 	$(PYTHON) benchmarks/passthrough.py
+
+# gc --dry-run over GC_RECORDS records on a throw-away PostgreSQL cluster, and a tenth as
+# many; needs root (PostgreSQL runs as the postgres user) and, at a million, ~8 GiB of RAM
+# for the files on tmpfs (see the script's docstring). Minutes: not part of `bench`.
+GC_RECORDS ?= 1000000
+GC_WORKDIR ?= /dev/shm
+bench-gc: install
+	$(PYTHON) benchmarks/gc_scale.py --records $(GC_RECORDS) --workdir $(GC_WORKDIR)
 
 lint: install
 	$(VENV)/bin/ruff check kinto_attachment_mw tests benchmarks examples
