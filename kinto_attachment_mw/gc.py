@@ -35,9 +35,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 1000
 _INSERT_BATCH = 1000
-_RECHECK_BATCH = 100
-#: Kinto's parent id of every collection's records, as a pattern.
-ALL_COLLECTIONS = "/buckets/*/collections/*"
+#: How far Kinto's clock (its database's) may be behind this host's.
+_CLOCK_MARGIN_SECONDS = 600
 
 
 @dataclass
@@ -89,6 +88,7 @@ def collect_garbage(
     listener = listener or Listener()
     report = Report(dry_run=dry_run)
     cutoff = (time.time() if now is None else now) - grace_seconds
+    scan_started_ms = int((time.time() - _CLOCK_MARGIN_SECONDS) * 1000)
     with tempfile.TemporaryDirectory(prefix="kinto-attachment-gc-") as folder:
         database = sqlite3.connect(os.path.join(folder, "gc.sqlite"))
         try:
@@ -96,8 +96,9 @@ def collect_garbage(
             # Records first: a file stored after they were read is too young to be an orphan.
             _load_refs(database, kinto_storage, storage, page_size, report)
             _load_files(database, storage, report)
+            referenced_since = _RecentReferences(kinto_storage, storage, page_size, scan_started_ms)
             _remove_orphans(
-                database, kinto_storage, storage, cutoff, dry_run, listener, report, kept
+                database, storage, cutoff, dry_run, listener, report, kept, referenced_since
             )
             _list_dangling(database, storage, listener, report)
         finally:
@@ -155,53 +156,48 @@ def _insert_all(database, statement: str, rows: Iterable[tuple]) -> None:
     database.executemany(statement, batch)
 
 
-def _remove_orphans(database, kinto_storage, storage, cutoff, dry_run, listener, report, kept):
+def _remove_orphans(database, storage, cutoff, dry_run, listener, report, kept, recent):
     candidates = database.execute(
         "SELECT key, size, modified FROM files WHERE modified < ?"
         " AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.key = files.key) ORDER BY key",
         (cutoff,),
     )
-    while batch := candidates.fetchmany(_RECHECK_BATCH):
-        referenced_now = _referenced_now(kinto_storage, storage, [key for key, _, _ in batch])
-        for key, size, modified in batch:
-            if key in referenced_now:
-                continue
-            if kept(key):
-                report.kept += 1
-            else:
-                _remove_orphan(
-                    storage, StoredFileInfo(key, size, modified), cutoff, dry_run, listener, report
-                )
+    for key, size, modified in candidates:
+        if key in recent:
+            continue
+        if kept(key):
+            report.kept += 1
+        else:
+            _remove_orphan(
+                storage, StoredFileInfo(key, size, modified), cutoff, dry_run, listener, report
+            )
 
 
-def _referenced_now(kinto_storage, storage: Storage, keys: list[str]) -> set[str]:
-    """Which of ``keys`` some record references right now.
+class _RecentReferences:
+    """The files referenced by records changed since the scan began, read once, when the
+    first orphan candidate shows up.
 
-    The scan is not a snapshot: while it ran, a record read early may have been given a
-    copy of an attachment that a record read later dropped. Asking again just before
-    removing closes that gap (one query per batch of candidates).
+    The scan is not a snapshot: while it ran, a record already read may have been given
+    a copy of an attachment that a record read later dropped. Those records were changed
+    after the scan began, so reading them again closes the gap; they are few, being only
+    the writes of the last minutes, so the cost does not grow with the database.
     """
-    by_location = {storage.url(key): key for key in keys}
-    records = kinto_storage.list_all(
-        resource_name="record",
-        parent_id=ALL_COLLECTIONS,
-        filters=[Filter(f"{FILE_FIELD}.location", list(by_location), COMPARISON.IN)],
-    )
-    if len(records) >= len(keys):
-        # Kinto caps a listing (storage_max_fetch_size): ask one by one, to be sure.
-        return {
-            key for location, key in by_location.items() if _has_reference(kinto_storage, location)
-        }
-    return {by_location[record[FILE_FIELD]["location"]] for record in records}
 
+    def __init__(self, kinto_storage, storage: Storage, page_size: int, since_ms: int):
+        self.kinto_storage, self.storage = kinto_storage, storage
+        self.page_size, self.since_ms = page_size, since_ms
+        self._keys: set[str] | None = None
 
-def _has_reference(kinto_storage, location: str) -> bool:
-    location_filter = Filter(f"{FILE_FIELD}.location", location, COMPARISON.EQ)
-    return bool(
-        kinto_storage.list_all(
-            resource_name="record", parent_id=ALL_COLLECTIONS, filters=[location_filter], limit=1
-        )
-    )
+    def __contains__(self, key: str) -> bool:
+        if self._keys is None:
+            changed = iter_attachments(self.kinto_storage, self.page_size, self.since_ms)
+            locations = (attachment.get("location") for _, attachment in changed)
+            self._keys = {
+                self.storage.key_for(location)
+                for location in locations
+                if isinstance(location, str)
+            }
+        return key in self._keys
 
 
 def _remove_orphan(storage, info: StoredFileInfo, cutoff, dry_run, listener, report) -> None:
@@ -235,15 +231,20 @@ def _list_dangling(database, storage: Storage, listener: Listener, report: Repor
         listener.dangling(record_uri, location)
 
 
-def iter_attachments(kinto_storage, page_size: int) -> Iterator[tuple[str, dict]]:
-    """``(record URI, attachment)`` of every record that has one, bucket by bucket,
-    collection by collection, a page at a time."""
+def iter_attachments(
+    kinto_storage, page_size: int, changed_since_ms: int | None = None
+) -> Iterator[tuple[str, dict]]:
+    """``(record URI, attachment)`` of every record that has one (and was changed after
+    ``changed_since_ms``, when given), bucket by bucket, collection by collection, a page
+    at a time."""
     for bucket in _paginate(kinto_storage, "bucket", "", page_size):
         bucket_uri = f"/buckets/{bucket['id']}"
         for collection in _paginate(kinto_storage, "collection", bucket_uri, page_size):
             collection_uri = f"{bucket_uri}/collections/{collection['id']}"
-            has_attachment = [Filter(FILE_FIELD, True, COMPARISON.HAS)]
-            records = _paginate(kinto_storage, "record", collection_uri, page_size, has_attachment)
+            filters = [Filter(FILE_FIELD, True, COMPARISON.HAS)]
+            if changed_since_ms is not None:
+                filters.append(Filter("last_modified", changed_since_ms, COMPARISON.GT))
+            records = _paginate(kinto_storage, "record", collection_uri, page_size, filters)
             for record in records:
                 attachment = record.get(FILE_FIELD)
                 if isinstance(attachment, dict):  # null is stored by plain-JSON removals

@@ -125,43 +125,44 @@ class LocalStorage(Storage):
             raise StorageUnavailable(f"cannot update the metadata of {key}: {error}") from error
 
     def scan(self) -> Iterator[StoredFileInfo]:
-        for folder, names in self._walk():
-            for name in names:
-                if name.startswith("."):
-                    continue
-                path = os.path.join(folder, name)
-                try:
-                    status = os.lstat(path)
-                except FileNotFoundError:
-                    continue  # removed meanwhile
-                if os.path.isfile(path) and not os.path.islink(path):
-                    yield StoredFileInfo(self._key_of(path), status.st_size, status.st_mtime)
+        for entry, status in self._files():
+            if not entry.name.startswith("."):
+                yield StoredFileInfo(self._key_of(entry.path), status.st_size, status.st_mtime)
 
     def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Iterator[StoredFileInfo]:
         """Temporary files, metadata whose file is gone, heartbeat probes: every hidden
         file that is not the metadata of a stored file."""
-        for folder, names in self._walk():
-            present = set(names)
-            for name in names:
-                if not name.startswith(".") or _file_of_meta(name) in present:
-                    continue
-                path = os.path.join(folder, name)
-                try:
-                    status = os.lstat(path)
-                except FileNotFoundError:
-                    continue
-                if status.st_mtime >= older_than or not os.path.isfile(path):
-                    continue
-                if not dry_run:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
-                    self.prune_empty_folders(path)
-                yield StoredFileInfo(self._key_of(path), status.st_size, status.st_mtime)
+        for entry, status in self._files():
+            if not entry.name.startswith(".") or status.st_mtime >= older_than:
+                continue
+            stored_name = _file_of_meta(entry.name)
+            if stored_name and os.path.isfile(
+                os.path.join(os.path.dirname(entry.path), stored_name)
+            ):
+                continue
+            if not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                self.prune_empty_folders(entry.path)
+            yield StoredFileInfo(self._key_of(entry.path), status.st_size, status.st_mtime)
 
-    def _walk(self) -> Iterator[tuple[str, list[str]]]:
-        """Each folder under the root with its file names; symlinked folders not followed."""
-        for folder, _folders, names in os.walk(self.base_path):
-            yield folder, sorted(names)
+    def _files(self) -> Iterator[tuple[os.DirEntry, os.stat_result]]:
+        """Every regular file under the root, streamed folder by folder (a folder of a
+        million files is never listed whole); symlinks are not followed."""
+        folders = [self.base_path]
+        while folders:
+            try:
+                with os.scandir(folders.pop()) as entries:
+                    for entry in entries:
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                folders.append(entry.path)
+                            elif entry.is_file(follow_symlinks=False):
+                                yield entry, entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue  # removed meanwhile
+            except FileNotFoundError:
+                continue  # a folder pruned meanwhile
 
     def _key_of(self, path: str) -> str:
         return os.path.relpath(path, self.base_path).replace(os.sep, "/")
