@@ -79,6 +79,7 @@ def run_gc(ini_path: str, grace_seconds: float, dry_run: bool) -> int:
         dry_run=dry_run,
         listener=listener,
         kept=app.releaser.kept,
+        locks=app.locks,
     )
     print(summary(report, verb))
     return 1 if report.failures else 0

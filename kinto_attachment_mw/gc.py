@@ -22,12 +22,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from kinto.core.storage import Filter, Sort
 from kinto.core.utils import COMPARISON
 
 from . import errors
+from .guard import file_lock
+from .locks import ProcessLocks, RecordLocks
 from .multipart import FILE_FIELD
+from .releasing import CLOCK_MARGIN_SECONDS, referenced_since
 from .storage import Storage
 from .storage.base import StoredFileInfo
 
@@ -35,8 +39,18 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 1000
 _INSERT_BATCH = 1000
-#: How far Kinto's clock (its database's) may be behind this host's.
-_CLOCK_MARGIN_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class _Scan:
+    started: float  # seconds since the epoch, this host's clock
+    locks: RecordLocks
+
+    @property
+    def since_ms(self) -> int:
+        """Kinto's timestamp from which a record counts as changed during the scan (its
+        clock is its database's: allow for a difference)."""
+        return int((self.started - CLOCK_MARGIN_SECONDS) * 1000)
 
 
 @dataclass
@@ -76,6 +90,7 @@ def collect_garbage(
     page_size: int = DEFAULT_PAGE_SIZE,
     now: float | None = None,
     kept: Callable[[str], bool] = lambda key: False,
+    locks: RecordLocks | None = None,
 ) -> Report:
     """Remove (unless ``dry_run``) stored files that no record references and that are
     older than ``grace_seconds``; report records whose location has no file.
@@ -83,12 +98,13 @@ def collect_garbage(
     Files younger than the grace period may belong to an upload whose record is not
     written yet, so they are never orphans. ``kinto_storage`` is Kinto's storage backend.
     ``kept(key)`` says which unreferenced files ``keep_old_files`` protects: they are
-    counted, never removed.
+    counted, never removed. ``locks`` are the middleware's (files are removed under their
+    lock, as request code removes them).
     """
     listener = listener or Listener()
     report = Report(dry_run=dry_run)
     cutoff = (time.time() if now is None else now) - grace_seconds
-    scan_started_ms = int((time.time() - _CLOCK_MARGIN_SECONDS) * 1000)
+    scan = _Scan(time.time(), locks or ProcessLocks(timeout_seconds=60))
     with tempfile.TemporaryDirectory(prefix="kinto-attachment-gc-") as folder:
         database = sqlite3.connect(os.path.join(folder, "gc.sqlite"))
         try:
@@ -96,9 +112,9 @@ def collect_garbage(
             # Records first: a file stored after they were read is too young to be an orphan.
             _load_refs(database, kinto_storage, storage, page_size, report)
             _load_files(database, storage, report)
-            referenced_since = _RecentReferences(kinto_storage, storage, page_size, scan_started_ms)
+            recent = _RecentReferences(kinto_storage, storage, page_size, scan.since_ms)
             _remove_orphans(
-                database, storage, cutoff, dry_run, listener, report, kept, referenced_since
+                database, storage, cutoff, dry_run, listener, report, kept, recent, scan
             )
             _list_dangling(database, storage, listener, report)
         finally:
@@ -115,7 +131,10 @@ def _create_tables(database: sqlite3.Connection) -> None:
         """
         PRAGMA journal_mode = OFF;
         PRAGMA synchronous = OFF;
-        CREATE TABLE refs (key TEXT NOT NULL, record TEXT NOT NULL, location TEXT NOT NULL);
+        CREATE TABLE refs (
+            key TEXT NOT NULL, record TEXT NOT NULL, location TEXT NOT NULL,
+            foreign_location INTEGER NOT NULL
+        );
         CREATE TABLE files (key TEXT PRIMARY KEY, size INTEGER, modified REAL);
         """
     )
@@ -126,14 +145,28 @@ def _load_refs(database, kinto_storage, storage: Storage, page_size: int, report
         for record_uri, attachment in iter_attachments(kinto_storage, page_size):
             report.records += 1
             location = attachment.get("location")
-            key = storage.key_for(location) if isinstance(location, str) else None
-            if key is None:
-                report.outside += 1  # another storage, or the plugin's old base_url: not ours
+            if not isinstance(location, str):
+                report.outside += 1
                 continue
-            yield key, record_uri, location
+            key = storage.key_for(location)
+            if key is not None:
+                yield key, record_uri, location, 0
+                continue
+            # Another storage, or this one under a former base_url (http before https, an
+            # old CDN host): whichever stored file its path ends with stays.
+            report.outside += 1
+            for tail in _tail_keys(location):
+                yield tail, record_uri, location, 1
 
-    _insert_all(database, "INSERT INTO refs VALUES (?, ?, ?)", rows())
+    _insert_all(database, "INSERT INTO refs VALUES (?, ?, ?, ?)", rows())
     database.execute("CREATE INDEX refs_key ON refs (key)")
+
+
+def _tail_keys(location: str) -> list[str]:
+    """``a/b/c.txt``, ``b/c.txt``, ``c.txt`` for ``https://old.example/a/b/c.txt``."""
+    path = urlsplit(location).path if "://" in location else location
+    parts = [part for part in path.split("/") if part]
+    return ["/".join(parts[start:]) for start in range(len(parts))]
 
 
 def _load_files(database, storage: Storage, report: Report) -> None:
@@ -156,7 +189,7 @@ def _insert_all(database, statement: str, rows: Iterable[tuple]) -> None:
     database.executemany(statement, batch)
 
 
-def _remove_orphans(database, storage, cutoff, dry_run, listener, report, kept, recent):
+def _remove_orphans(database, storage, cutoff, dry_run, listener, report, kept, recent, scan):
     candidates = database.execute(
         "SELECT key, size, modified FROM files WHERE modified < ?"
         " AND NOT EXISTS (SELECT 1 FROM refs WHERE refs.key = files.key) ORDER BY key",
@@ -165,9 +198,19 @@ def _remove_orphans(database, storage, cutoff, dry_run, listener, report, kept, 
     for key, size, modified in candidates:
         if key in recent:
             continue
-        if kept(key):
-            report.kept += 1
-        else:
+        # Under the file's lock, as request code removes files and accepts copies of them:
+        # a copy accepted since the scan began has noted it beside the file.
+        with scan.locks.hold(file_lock(key)):
+            try:
+                if referenced_since(storage.metadata(key), scan.started):
+                    continue
+                if kept(key):
+                    report.kept += 1
+                    continue
+            except errors.StorageUnavailable as error:
+                logger.error("Could not check orphan %s: %s", key, error)
+                report.failures += 1
+                continue
             _remove_orphan(
                 storage, StoredFileInfo(key, size, modified), cutoff, dry_run, listener, report
             )
@@ -222,7 +265,8 @@ def _remove_orphan(storage, info: StoredFileInfo, cutoff, dry_run, listener, rep
 def _list_dangling(database, storage: Storage, listener: Listener, report: Report) -> None:
     dangling = database.execute(
         "SELECT record, location, key FROM refs"
-        " WHERE NOT EXISTS (SELECT 1 FROM files WHERE files.key = refs.key) ORDER BY record"
+        " WHERE foreign_location = 0"
+        " AND NOT EXISTS (SELECT 1 FROM files WHERE files.key = refs.key) ORDER BY record"
     )
     for record_uri, location, key in dangling:
         if storage.exists(key):

@@ -155,10 +155,12 @@ class AttachmentGuard:
     def check(self, new: object, current: object, record_uri: str | None) -> None:
         """Refuse an ``attachment`` that describes no stored file; accept a copy.
 
-        Unchanged location, hash and size pass (other fields are descriptive). A copy of
-        another record's file marks the file shared, before Kinto writes the copy, so that
-        its owner's later replacement or delete leaves it to garbage collection. The
-        file's lock keeps an owner's removal from slipping between the check and the mark.
+        Unchanged location, hash and size pass (other fields are descriptive). Before Kinto
+        writes the record, the new reference is noted beside the file: a copy of another
+        record's file marks it shared, so that its owner's later replacement or delete
+        leaves it to garbage collection, and the time of the reference keeps a removal
+        planned earlier (by a delete, or by gc) from taking it. The file's lock keeps a
+        removal from slipping between the check and the note.
         """
         if new is None or _same_file(new, current):
             return
@@ -181,8 +183,7 @@ class AttachmentGuard:
                 return
             if stored.get("hash") != new.get("hash") or stored.get("size") != new.get("size"):
                 raise tampering()
-            if stored.get("record") != record_uri:
-                self.storage.mark_shared(key)
+            self.storage.note_reference(key, shared=stored.get("record") != record_uri)
 
 
 def file_lock(key: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -49,6 +50,7 @@ class Pending:
     attachments: dict[RecordPath, dict] = field(default_factory=dict)
     deleted_level: str | None = None  # plural delete: only what Kinto lists as deleted
     flush: bool = False  # every file goes, once Kinto answered 202
+    planned_at: float = field(default_factory=time.time)
 
     def confirmed(self, status: int, body: object) -> dict[RecordPath, dict]:
         if not 200 <= status < 300:
@@ -113,6 +115,8 @@ class Lifecycle:
         self.locks = locks
 
     def __call__(self, request: Request, route: Route) -> Response:
+        # Read whole before any lock: a slow client must not hold up other writers.
+        body = request_json(request) if request.method != "DELETE" else None
         if route.kind is Kind.RECORD:
             # One writer of a record at a time, uploads included (see :mod:`.locks`).
             lock = self.locks.hold(self.real_record_uri(request.environ, route))
@@ -125,7 +129,7 @@ class Lifecycle:
                 route,
                 request.GET.items(),
                 patch_style(request.headers.get("Content-Type")),
-                request_json(request) if request.method != "DELETE" else None,
+                body,
             )
             response = request.get_response(self.app)
             if pending is not None:
@@ -144,7 +148,7 @@ class Lifecycle:
             return
         for owner, attachment in pending.confirmed(status, body).items():
             if attachment.get("location") not in keep:
-                self.releaser.release(attachment, owner)
+                self.releaser.release(attachment, owner, planned_at=pending.planned_at)
 
     def plan(
         self,

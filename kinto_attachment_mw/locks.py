@@ -5,7 +5,7 @@ carry the same version can all succeed, and every loser's file is then orphaned.
 a lock on the record URI for the few milliseconds of the write (never while a body
 streams) makes the conditional write pick exactly one winner.
 
-Kinto on its memory backend lives in one process, so striped thread locks are enough.
+Kinto on its memory backend lives in one process, so thread locks are enough.
 On PostgreSQL, several workers and hosts share Kinto's database, so the lock is a
 session-level advisory lock there.
 """
@@ -46,25 +46,31 @@ class RecordLocks:
 
 
 class ProcessLocks(RecordLocks):
-    """Striped re-entrant locks: bounded memory whatever the number of records.
+    """One re-entrant lock per name, kept only while someone holds or waits for it, so
+    memory follows the writes in progress and two names never wait on each other."""
 
-    Two URIs may share a stripe and then wait for each other briefly; correctness only
-    needs the same URI to always map to the same lock.
-    """
-
-    def __init__(self, timeout_seconds: float, stripes: int = 1024):
+    def __init__(self, timeout_seconds: float):
         self.timeout_seconds = timeout_seconds
-        self._stripes = [threading.RLock() for _ in range(stripes)]
+        self._guard = threading.Lock()
+        self._locks: dict[str, list] = {}  # name: [lock, holders and waiters]
 
     @contextlib.contextmanager
     def hold(self, uri: str) -> Iterator[None]:
-        lock = self._stripes[lock_key(uri) % len(self._stripes)]
-        if not lock.acquire(timeout=self.timeout_seconds):
-            raise errors.record_busy()
+        with self._guard:
+            entry = self._locks.setdefault(uri, [threading.RLock(), 0])
+            entry[1] += 1
         try:
-            yield
+            if not entry[0].acquire(timeout=self.timeout_seconds):
+                raise errors.record_busy()
+            try:
+                yield
+            finally:
+                entry[0].release()
         finally:
-            lock.release()
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[uri]
 
 
 def locks_from_settings(settings: LockSettings) -> RecordLocks:

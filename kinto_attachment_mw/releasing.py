@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from .errors import StorageUnavailable
+from .errors import AttachmentError, StorageUnavailable
 from .guard import file_lock
 from .kinto_api import RecordPath
 from .locks import RecordLocks
@@ -17,6 +17,10 @@ from .storage import Storage
 
 logger = logging.getLogger(__name__)
 
+#: How far the clocks of the hosts sharing a storage may disagree; a reference noted this
+#: long before a removal was planned still counts as newer than the plan.
+CLOCK_MARGIN_SECONDS = 600
+
 
 class FileReleaser:
     def __init__(self, settings: Settings, storage: Storage, locks: RecordLocks):
@@ -24,13 +28,22 @@ class FileReleaser:
         self.storage = storage
         self.locks = locks
 
-    def release(self, attachment: object, owner: RecordPath, keep: str | None = None) -> None:
+    def release(
+        self,
+        attachment: object,
+        owner: RecordPath,
+        keep: str | None = None,
+        planned_at: float | None = None,
+    ) -> None:
         """Remove the file ``owner`` referenced, if it is the owner's own and no one else's.
 
         A location can be copied onto another record (review workflows do) or forged, so a
         file is removed only when what was kept beside it at upload names this record and
         the same hash, and no copy was ever accepted (``shared``); anything else is left to
-        garbage collection. ``keep_old_files`` of the owner's collection wins.
+        garbage collection. A file given to a record again since ``planned_at`` (when the
+        caller learnt of the file, before Kinto's change) stays too. ``keep_old_files`` of
+        the owner's collection wins. Kinto has committed by now: any failure here is
+        logged and leaves the file to gc, never changes the answer.
         """
         if not isinstance(attachment, dict):
             return
@@ -54,8 +67,11 @@ class FileReleaser:
                 if stored.get("shared"):
                     logger.info("Not removing %s: other records reference it too", key)
                     return
+                if planned_at is not None and referenced_since(stored, planned_at):
+                    logger.info("Not removing %s: given to a record again meanwhile", key)
+                    return
                 self.storage.delete(key)
-        except StorageUnavailable as error:
+        except (StorageUnavailable, AttachmentError) as error:
             logger.warning("Could not remove attachment file %s: %s", key, error)
 
     def flush(self) -> None:
@@ -65,7 +81,7 @@ class FileReleaser:
             try:
                 if not self.kept(info.key):
                     self.storage.delete(info.key)
-            except StorageUnavailable as error:
+            except (StorageUnavailable, AttachmentError) as error:
                 logger.warning("Could not remove %s on flush: %s", info.key, error)
 
     def kept(self, key: str) -> bool:
@@ -75,6 +91,14 @@ class FileReleaser:
         if owner is None:
             return self.settings.default_policy.keep_old_files
         return self.settings.policy_for(owner.bucket_id, owner.collection_id).keep_old_files
+
+
+def referenced_since(metadata: dict | None, moment: float) -> bool:
+    """Whether the file was given to a record after ``moment`` (give or take the clocks)."""
+    referenced_at = (metadata or {}).get("referenced_at")
+    return isinstance(referenced_at, (int, float)) and (
+        referenced_at >= moment - CLOCK_MARGIN_SECONDS
+    )
 
 
 def _owner_of(metadata: dict | None) -> RecordPath | None:

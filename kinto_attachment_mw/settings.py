@@ -351,7 +351,12 @@ def _legacy_endpoint(name, legacy: Mapping[str, str]) -> str:
     false, ``s3.amazonaws.com`` unless ``host`` says otherwise."""
     secure = _parse_bool(name("is_secure"), legacy.get("is_secure", "true"))
     host = legacy.get("host", "s3.amazonaws.com")
-    if not re.match(r"^[A-Za-z0-9.-]+$", host):
+    scheme, separator, rest = host.partition("://")
+    if separator:  # the older plugin also took "http://minio.local" as a host
+        if scheme.lower() not in ("http", "https"):
+            raise ConfigurationError(f"{name('host')}: expected http or https, got {host!r}")
+        secure, host = scheme.lower() == "https", rest.rstrip("/")
+    if not re.match(r"^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])$", host):
         raise ConfigurationError(f"{name('host')}: expected a host name, got {host!r}")
     port = ""
     if "port" in legacy:

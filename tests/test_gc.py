@@ -12,6 +12,7 @@ import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.gc import Listener, collect_garbage
+from kinto_attachment_mw.storage.local import LocalStorage
 
 from .conftest import ALICE, files_under, kinto_settings
 from .postgres import kinto_postgresql_settings
@@ -72,6 +73,7 @@ class Deployment:
             page_size=page_size,
             now=time.time() + ahead,
             kept=self.middleware.releaser.kept,
+            locks=self.middleware.locks,
         )
         return report, found
 
@@ -215,7 +217,7 @@ def test_a_file_referenced_by_a_copied_record_is_kept(deployment):
     meta = deployment.upload(path, "r1")
     deployment.collection("b", "preview")
     deployment.put_record("/buckets/b/collections/preview", "r1", meta)
-    deployment.storage.mark_shared(deployment.key_of(meta))
+    deployment.storage.update_metadata(deployment.key_of(meta), {"shared": True})
     deployment.app.put_json(f"{path}/records/r1", {"data": {"x": 1}}, headers=ALICE)
 
     report, _ = deployment.gc()
@@ -226,7 +228,7 @@ def test_a_file_referenced_by_a_copied_record_is_kept(deployment):
 
 def test_a_shared_file_no_record_references_is_removed(deployment):
     orphan = deployment.orphan("was-shared.txt")
-    deployment.storage.mark_shared(orphan)
+    deployment.storage.update_metadata(orphan, {"shared": True})
 
     report, found = deployment.gc()
 
@@ -306,3 +308,116 @@ def test_keep_old_files_protects_unreferenced_files(storage_root):
     assert (report.orphans, report.kept, report.removed) == (0, 1, 0)
     assert found["orphans"] == []
     assert deployment.files() == {kept}
+
+
+class WritesDuringListing:
+    """Kinto's storage, real; just before gc lists the records of ``/buckets/z/...``,
+    ``write()`` runs once (a client's requests racing the scan)."""
+
+    def __init__(self, deployment: Deployment, write):
+        self.deployment, self.write = deployment, write
+
+    def __getattr__(self, name):
+        return getattr(self.deployment.kinto_storage, name)
+
+    def list_all(self, resource_name, parent_id, **kwargs):
+        if parent_id == "/buckets/z/collections/c" and self.write:
+            write, self.write = self.write, None
+            write(self.deployment.app)
+        return self.deployment.kinto_storage.list_all(resource_name, parent_id, **kwargs)
+
+
+OLD = 1_000_000  # a client-set last_modified from 1970: imports and replication keep them
+
+
+def copy_with_an_old_timestamp(meta):
+    def write(app):
+        copy = {"data": {"attachment": meta, "last_modified": OLD}}
+        app.put_json("/v1/buckets/a/collections/c/records/copy", copy, headers=ALICE)
+        app.put_json("/v1/buckets/z/collections/c/records/owner", {"data": {}}, headers=ALICE)
+
+    return write, "/v1/buckets/a/collections/c/records/copy"
+
+
+def import_into_a_new_collection(meta):
+    def write(app):
+        app.put_json("/v1/buckets/a/collections/new", {}, headers=ALICE)
+        imported = {"data": {"attachment": meta, "last_modified": OLD}}
+        app.put_json("/v1/buckets/a/collections/new/records/owner", imported, headers=ALICE)
+        app.delete("/v1/buckets/z/collections/c", headers=ALICE)
+
+    return write, "/v1/buckets/a/collections/new/records/owner"
+
+
+@pytest.mark.parametrize("race", [copy_with_an_old_timestamp, import_into_a_new_collection])
+def test_a_file_given_to_a_record_with_an_old_timestamp_during_gc_is_kept(
+    storage_root, backend, race
+):
+    """Timestamps cannot tell what changed during the scan; the file's own metadata does."""
+    deployment = Deployment(storage_root, backend)
+    deployment.collection("a", "c")
+    meta = deployment.upload(deployment.collection("z", "c"), "owner")
+    write, copy_path = race(meta)
+    racing = WritesDuringListing(deployment, write)
+
+    report = collect_garbage(
+        racing,
+        deployment.storage,
+        HOUR,
+        page_size=2,
+        now=time.time() + LATER,
+        locks=deployment.middleware.locks,
+    )
+
+    assert racing.write is None
+    assert deployment.app.get(copy_path, headers=ALICE).json["data"]["attachment"] == meta
+    assert deployment.key_of(meta) in deployment.files()
+    assert report.removed == 0
+
+
+def test_files_under_a_former_base_url_are_kept(storage_root):
+    """Records keep the locations of a former ``base_url`` (http before https, another
+    CDN host): gc must not take their files for orphans."""
+    old = Deployment(storage_root, {"kinto.attachment.base_url": "http://cdn.example/files/"})
+    meta = old.upload(old.collection("b", "c"), "r1")
+    orphan = old.orphan("really-orphan.txt")
+    moved = LocalStorage(str(storage_root), "https://cdn.example/files/")
+
+    report = collect_garbage(old.kinto_storage, moved, HOUR, now=time.time() + LATER)
+
+    assert (report.outside, report.removed, report.dangling) == (1, 1, 0)
+    assert old.files() == {moved.key_for("https://cdn.example/files/" + meta["location"][25:])}
+    assert orphan not in old.files()
+
+
+def test_a_copy_accepted_while_gc_removes_keeps_its_file(deployment):
+    """A client holding an old attachment object copies it onto a record just as gc is
+    about to remove the unreferenced file: the copy notes itself beside the file, under
+    the file's lock, and gc reads that note under the same lock."""
+    path = deployment.collection("b", "c")
+    meta = deployment.upload(path, "owner")
+    app = deployment.app
+    app.put_json(f"{path}/records/copy1", {"data": {"attachment": meta}}, headers=ALICE)
+    app.delete(f"{path}/records/copy1", headers=ALICE)
+    app.put_json(f"{path}/records/owner", {"data": {}}, headers=ALICE)
+    key = deployment.key_of(meta)
+    # Shared long ago, no record left: an orphan, until the late copy below.
+    deployment.storage.update_metadata(key, {"referenced_at": time.time() - 2 * LATER})
+    metadata_reads = deployment.storage.metadata
+
+    def metadata(read_key):
+        if read_key == key and not late:
+            late.append("copying")  # once: the copy reads the metadata too
+            late.append(
+                app.put_json(f"{path}/records/late", {"data": {"attachment": meta}}, headers=ALICE)
+            )
+        return metadata_reads(read_key)
+
+    late: list = []
+    deployment.storage.metadata = metadata
+    report, found = deployment.gc()
+
+    assert late[1].status_int == 201
+    assert found["orphans"] == []
+    assert key in deployment.files()
+    assert report.removed == 0

@@ -6,6 +6,7 @@ two worker processes (or hosts) sharing Kinto's database.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -13,11 +14,13 @@ from collections.abc import Callable
 import kinto
 import psycopg2
 import pytest
+import webob
 import webtest
 
 from kinto_attachment_mw import filter_factory
 from kinto_attachment_mw.errors import AttachmentError
-from kinto_attachment_mw.locks import ProcessLocks, RecordLocks, lock_key
+from kinto_attachment_mw.guard import file_lock
+from kinto_attachment_mw.locks import ProcessLocks, RecordLocks
 from kinto_attachment_mw.pg_locks import PostgresLocks
 
 from .conftest import ALICE, RECORDS, Uploads, build_app, kinto_settings
@@ -92,7 +95,6 @@ def test_same_record_waits_for_the_holder(make_locks):
 
 
 def test_other_records_do_not_wait(make_locks):
-    assert lock_key(URI) % 1024 != lock_key(OTHER) % 1024  # distinct in-process stripes
     first, second = make_locks(TIMEOUT), make_locks(TIMEOUT)
     with Holder(first, URI):
         started = time.monotonic()
@@ -183,3 +185,66 @@ def test_paste_filter_takes_postgresql_locks_from_kintos_settings(postgres_url, 
         assert len(uploads.files()) == 1
     finally:
         middleware.locks.close()
+
+
+def test_process_locks_keep_only_names_in_use():
+    locks = ProcessLocks(TIMEOUT)
+    with locks.hold(URI), locks.hold(OTHER), locks.hold(URI):
+        assert set(locks._locks) == {URI, OTHER}
+    assert locks._locks == {}
+
+
+def test_a_busy_file_lock_after_kinto_committed_does_not_change_the_answer(storage_root):
+    """Kinto has written the record: the file removal that follows may wait for the
+    file's lock and give up (the file is left to gc), the client still gets Kinto's 200."""
+    app = build_app(storage_root, lock_timeout_seconds="0.3")
+    uploads = Uploads(app, storage_root)
+    first = uploads.upload("r1").json
+    key = app.app.storage.key_for(first["location"])
+    with Holder(app.app.locks, file_lock(key)):
+        replaced = uploads.upload("r1", content=b"v2", status="*")
+        removed = app.put_json(f"{RECORDS}/r1", {"data": {"x": 1}}, headers=ALICE, status="*")
+    assert (replaced.status_int, removed.status_int) == (200, 200)
+    assert "attachment" not in uploads.record("r1")["data"]
+
+
+class SlowBody:
+    """A request body whose first read lets another writer try the record's lock."""
+
+    def __init__(self, body: bytes, meanwhile):
+        self.body, self.meanwhile = body, meanwhile
+
+    def read(self, size=-1):
+        if self.meanwhile:
+            self.meanwhile()
+            self.meanwhile = None
+        out, self.body = self.body, b""
+        return out
+
+
+def test_the_record_lock_is_not_held_while_a_body_is_read(storage_root):
+    app = build_app(storage_root, lock_timeout_seconds="0.3")
+    Uploads(app, storage_root).upload("r1")
+    middleware = app.app
+    other_writer = []
+
+    def try_the_lock():
+        def contender():
+            with middleware.locks.hold("/buckets/b/collections/c/records/r1"):
+                other_writer.append("got it")
+
+        thread = threading.Thread(target=contender)
+        thread.start()
+        thread.join(TIMEOUT)
+
+    body = json.dumps([{"op": "add", "path": "/data/x", "value": 1}]).encode()
+    request = webob.Request.blank(
+        f"{RECORDS}/r1",
+        method="PATCH",
+        headers={**ALICE, "Content-Type": "application/json-patch+json"},
+    )
+    request.environ["CONTENT_LENGTH"] = str(len(body))
+    request.environ["wsgi.input"] = SlowBody(body, try_the_lock)
+    response = request.get_response(middleware)
+    assert response.status_int == 200
+    assert other_writer == ["got it"]

@@ -291,7 +291,7 @@ def test_metadata_of_objects_too_large_for_one_copy(moto):
     writer = storage.open_writer("huge.bin", "application/x-thing")
     writer.write(content)
     key = writer.commit({"record": "/buckets/b/collections/c/records/r", "hash": "h", "size": 1})
-    storage.mark_shared(key)
+    storage.update_metadata(key, {"shared": True})
     stored = moto.client.get_object(Bucket=bucket, Key=key)
     assert stored["Body"].read() == content
     assert stored["ContentType"] == "application/x-thing"
@@ -354,3 +354,32 @@ def test_lifecycle_on_s3_copies_tamper_deletes_and_flush(s3):
     assert s3.key_of(third["location"]) != key and s3.keys() == {key}
     app.post("/v1/__flush__", status=202)
     assert s3.keys() == set()
+
+
+def test_s3_failing_on_the_metadata_read_refuses_the_copy(moto):
+    """A HEAD that fails is no answer: were it read as "no metadata" (a plugin's file),
+    a copy would pass unchecked and unshared."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from kinto_attachment_mw.guard import AttachmentGuard
+    from kinto_attachment_mw.locks import ProcessLocks
+
+    storage = s3_storage(moto.new_bucket(), moto.url, BASE_URL)
+    writer = storage.open_writer("f/a.txt", "text/plain")
+    writer.write(b"hello")
+    key = writer.commit({"record": "/buckets/b/collections/c/records/r1", "hash": "h", "size": 5})
+    real_head, calls = storage.client.head_object, []
+
+    def head_failing_second(**params):
+        calls.append(params)
+        if len(calls) == 2:  # the stat passes, the metadata read fails
+            raise EndpointConnectionError(endpoint_url=moto.url)
+        return real_head(**params)
+
+    storage.client.head_object = head_failing_second
+    guard = AttachmentGuard(storage, ProcessLocks(5))
+    copy = {"location": storage.url(key), "hash": "h", "size": 5}
+    with pytest.raises(StorageUnavailable):
+        guard.check(copy, None, "/buckets/b/collections/other/records/r2")
+    storage.client.head_object = real_head
+    assert "shared" not in storage.metadata(key)

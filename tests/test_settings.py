@@ -188,6 +188,8 @@ def test_s3_credentials_default_to_boto3s_chain():
         ({"is_secure": "false"}, "http://s3.amazonaws.com", "auto"),
         ({"port": "8443"}, "https://s3.amazonaws.com:8443", "auto"),
         ({"use_path_style": "true"}, None, "path"),
+        ({"host": "http://minio.local", "port": "9000"}, "http://minio.local:9000", "auto"),
+        ({"host": "minio_1", "is_secure": "false"}, "http://minio_1", "auto"),
     ],
 )
 def test_older_plugin_endpoint_settings_are_mapped(legacy, endpoint, style):

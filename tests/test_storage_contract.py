@@ -98,21 +98,29 @@ def test_scan_lists_files_only(backend):
     assert keys <= set(listed)
 
 
-def test_mark_shared_keeps_the_other_metadata(backend):
+def test_note_reference_keeps_the_other_metadata(backend):
     storage = backend.storage
     key = store(storage, "s.txt", b"x", hash="h")
-    storage.mark_shared(key)
-    storage.mark_shared(key)
-    assert storage.metadata(key) == {"record": OWNER, "size": 1, "hash": "h", "shared": True}
+    before = time.time()
+    storage.note_reference(key, shared=False)
+    metadata = storage.metadata(key)
+    assert "shared" not in metadata
+    assert before <= metadata.pop("referenced_at") <= time.time()
+    assert metadata == {"record": OWNER, "size": 1, "hash": "h"}
+    storage.note_reference(key, shared=True)
+    storage.note_reference(key, shared=False)  # once shared, always shared
+    metadata = storage.metadata(key)
+    assert metadata["shared"] is True
+    assert before <= metadata["referenced_at"] <= time.time()
     assert [info.key for info in storage.scan()] == [key]
 
 
-def test_mark_shared_of_a_file_without_metadata_does_nothing(backend):
+def test_metadata_updates_of_a_file_without_metadata_do_nothing(backend):
     storage = backend.storage
     backend.plant_foreign_file("old.txt", b"old")
-    storage.mark_shared("old.txt")
+    storage.note_reference("old.txt", shared=True)
     assert storage.metadata("old.txt") is None
-    storage.mark_shared("missing.txt")
+    storage.update_metadata("missing.txt", {"shared": True})
     assert storage.stat("missing.txt") is None
 
 

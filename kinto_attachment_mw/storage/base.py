@@ -8,6 +8,7 @@ abort) and later deletes it by key. Backends translate their library's errors in
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -61,17 +62,27 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def metadata(self, key: str) -> dict | None:
         """What :meth:`FileWriter.commit` kept beside the file; ``None`` when unknown
-        (a file stored by something else, such as the older plugin)."""
+        (a file stored by something else, such as the older plugin, or no file). Raises
+        :class:`StorageUnavailable` when the storage cannot answer: that is not "unknown"."""
 
     @abc.abstractmethod
     def stat(self, key: str) -> StoredFileInfo | None:
         """Size and age of a stored file, ``None`` when there is none."""
 
     @abc.abstractmethod
-    def mark_shared(self, key: str) -> None:
-        """Note in the file's metadata that other records reference it too (``"shared":
-        true``), so that request code never removes it; garbage collection does, once no
-        record references it. No-op for a file without metadata."""
+    def update_metadata(self, key: str, changes: Mapping[str, object]) -> None:
+        """Merge ``changes`` into what :meth:`FileWriter.commit` kept beside the file.
+        No-op for a file without metadata, or no file."""
+
+    def note_reference(self, key: str, shared: bool) -> None:
+        """A record was just given this file: note when (``referenced_at``, seconds since
+        the epoch), and that other records reference it too (``shared``) when that record
+        is not its owner. Request code never removes a shared file; neither request code
+        nor garbage collection removes a file referenced after they planned to."""
+        changes: dict[str, object] = {"referenced_at": time.time()}
+        if shared:
+            changes["shared"] = True
+        self.update_metadata(key, changes)
 
     @abc.abstractmethod
     def scan(self) -> Iterator[StoredFileInfo]:

@@ -94,8 +94,10 @@ class LocalStorage(Storage):
         try:
             with open(_meta_path(self.path_of(key)), encoding="utf-8") as sidecar:
                 value = json.load(sidecar)
-        except (OSError, ValueError, UnsafePath):
+        except (FileNotFoundError, NotADirectoryError, ValueError, UnsafePath):
             return None
+        except OSError as error:  # a disk that fails must not pass for "no metadata"
+            raise StorageUnavailable(f"cannot read the metadata of {key}: {error}") from error
         return value if isinstance(value, dict) else None
 
     def stat(self, key: str) -> StoredFileInfo | None:
@@ -107,9 +109,9 @@ class LocalStorage(Storage):
             return None  # a folder is not a stored file
         return StoredFileInfo(key, status.st_size, status.st_mtime)
 
-    def mark_shared(self, key: str) -> None:
+    def update_metadata(self, key: str, changes: Mapping[str, object]) -> None:
         metadata = self.metadata(key)
-        if metadata is None or metadata.get("shared"):
+        if metadata is None:
             return
         meta_path = _meta_path(self.path_of(key))
         temp_path = os.path.join(
@@ -117,7 +119,7 @@ class LocalStorage(Storage):
         )
         try:
             with open(temp_path, "x", encoding="utf-8") as sidecar:
-                json.dump({**metadata, "shared": True}, sidecar)
+                json.dump({**metadata, **changes}, sidecar)
             os.replace(temp_path, meta_path)
         except OSError as error:
             with contextlib.suppress(OSError):

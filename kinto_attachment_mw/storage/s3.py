@@ -105,12 +105,7 @@ class S3Storage(Storage):
         return self.head(key) is not None
 
     def metadata(self, key: str) -> dict | None:
-        """``None`` also when S3 cannot be asked: request code then leaves the file alone."""
-        try:
-            head = self.head(key)
-        except StorageUnavailable as error:
-            logger.warning("No metadata for %s: %s", key, error)
-            return None
+        head = self.head(key)  # S3 failing raises: "no metadata" would mean a plugin's file
         return None if head is None else decode_metadata(head.get("Metadata", {}))
 
     def stat(self, key: str) -> StoredFileInfo | None:
@@ -119,7 +114,7 @@ class S3Storage(Storage):
             return None
         return StoredFileInfo(key, head["ContentLength"], head["LastModified"].timestamp())
 
-    def mark_shared(self, key: str) -> None:
+    def update_metadata(self, key: str, changes: Mapping[str, object]) -> None:
         """Rewrites the object's metadata in place (a server-side copy onto itself).
 
         Conditional on the ``ETag`` just read, so that a concurrent change is never undone;
@@ -128,16 +123,16 @@ class S3Storage(Storage):
         for _ in range(2):
             head = self.head(key)
             metadata = None if head is None else decode_metadata(head.get("Metadata", {}))
-            if metadata is None or metadata.get("shared"):
+            if metadata is None:
                 return
             try:
-                self.replace_metadata(key, head, {**metadata, "shared": True})
+                self.replace_metadata(key, head, {**metadata, **changes})
                 return
             except StorageUnavailable as error:
                 cause = error.__cause__
                 if not (is_precondition_failed(cause) or is_missing(cause)):
                     raise
-        raise StorageUnavailable(f"cannot mark {key!r} shared: it keeps changing")
+        raise StorageUnavailable(f"cannot update the metadata of {key!r}: it keeps changing")
 
     def replace_metadata(self, key: str, head: dict, metadata: Mapping[str, object]) -> None:
         """Copy the object onto itself with new user metadata, keeping its type and ACL.
