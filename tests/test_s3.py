@@ -383,3 +383,17 @@ def test_s3_failing_on_the_metadata_read_refuses_the_copy(moto):
         guard.check(copy, None, "/buckets/b/collections/other/records/r2")
     storage.client.head_object = real_head
     assert "shared" not in storage.metadata(key)
+
+
+def test_sweep_spares_a_long_upload_still_sending_parts(moto):
+    """An upload started long ago (moto dates every start alike, years back) that sent a
+    part a moment ago is in progress, not a leftover; once idle, it goes."""
+    storage = s3_storage(moto.new_bucket(), moto.url, BASE_URL)
+    writer = storage.open_writer("big.bin", "application/octet-stream")
+    writer.write(os.urandom(TEST_PART_SIZE + 10))  # the first part goes out
+    assert eventually(lambda: len(pending_uploads(moto.client, storage.bucket)) == 1)
+    assert eventually(lambda: parts_in_s3(moto.client, storage.bucket) == 1)
+    assert list(storage.sweep_leftovers(time.time() - 60)) == []
+    assert [info.key for info in storage.sweep_leftovers(time.time() + 60)] == ["big.bin"]
+    assert pending_uploads(moto.client, storage.bucket) == []
+    writer.abort()

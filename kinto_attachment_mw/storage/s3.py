@@ -164,17 +164,25 @@ class S3Storage(Storage):
                 yield StoredFileInfo(item["Key"], item["Size"], item["LastModified"].timestamp())
 
     def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Iterator[StoredFileInfo]:
-        """Multipart uploads initiated before ``older_than`` and never completed (their
-        parts are billed), and hidden objects (heartbeat probes whose delete failed)."""
+        """Multipart uploads idle since before ``older_than`` and never completed (their
+        parts are billed), and hidden objects (heartbeat probes whose delete failed).
+
+        An upload counts as idle from its last part, not its start: one that has been
+        streaming for longer than the grace period is still in progress."""
         for upload in self._pending_uploads():
-            initiated = upload["Initiated"].timestamp()
-            if initiated >= older_than:
+            if upload["Initiated"].timestamp() >= older_than:
                 continue
             key, upload_id = upload["Key"], upload["UploadId"]
-            size = self._parts_size(key, upload_id)
+            parts = self._parts(key, upload_id)
+            if parts is None:
+                continue  # completed or aborted meanwhile
+            size, last_active = parts
+            last_active = max(last_active, upload["Initiated"].timestamp())
+            if last_active >= older_than:
+                continue
             if not dry_run:
                 self.call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
-            yield StoredFileInfo(key, size, initiated)
+            yield StoredFileInfo(key, size, last_active)
         for item in self._objects():
             modified = item["LastModified"].timestamp()
             if _is_hidden(item["Key"]) and modified < older_than:
@@ -195,9 +203,19 @@ class S3Storage(Storage):
     def _pending_uploads(self) -> Iterator[dict]:
         return self._pages("list_multipart_uploads", "Uploads")
 
-    def _parts_size(self, key: str, upload_id: str) -> int:
-        parts = self._pages("list_parts", "Parts", Key=key, UploadId=upload_id)
-        return sum(part["Size"] for part in parts)
+    def _parts(self, key: str, upload_id: str) -> tuple[int, float] | None:
+        """Total size and time of the latest part of a pending upload; ``None`` once it
+        is no longer pending."""
+        size, last_active = 0, 0.0
+        try:
+            for part in self._pages("list_parts", "Parts", Key=key, UploadId=upload_id):
+                size += part["Size"]
+                last_active = max(last_active, part["LastModified"].timestamp())
+        except StorageUnavailable as error:
+            if is_missing(error.__cause__):
+                return None
+            raise
+        return size, last_active
 
 
 def _config_of(settings: S3Settings) -> Config:
