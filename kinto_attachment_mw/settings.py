@@ -11,6 +11,18 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .aws_settings import AWS_NAMES, S3Settings, parse_s3
+from .setting_values import ConfigurationError, parse_bool, parse_size, parse_timeout
+
+__all__ = [
+    "ConfigurationError",
+    "LockSettings",
+    "Policy",
+    "S3Settings",
+    "Settings",
+    "parse_settings",
+]
+
 PREFIXES = ("kinto.attachment.", "attachment.")
 
 EXTENSION_GROUPS: dict[str, frozenset[str]] = {
@@ -38,12 +50,6 @@ FILENAME_PLACEHOLDERS = frozenset({"filename", "datetime", "rid"})
 
 _EXTENSION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _RESOURCE_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0", ""}
-
-
-class ConfigurationError(ValueError):
-    """A setting is unknown or malformed; start-up must stop."""
 
 
 @dataclass(frozen=True)
@@ -61,29 +67,6 @@ class Policy:
 
     def allows_extension(self, extension: str) -> bool:
         return self.extensions is None or extension.lower() in self.extensions
-
-
-#: Canned ACLs S3 knows (``aws.acl``).
-CANNED_ACLS = frozenset(
-    "private public-read public-read-write authenticated-read aws-exec-read"
-    " bucket-owner-read bucket-owner-full-control".split()
-)
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """Where and how to reach the S3 bucket; ``None`` fields defer to boto3's own defaults
-    (credential chain, region from the environment, AWS endpoints)."""
-
-    bucket_name: str
-    access_key: str | None = None
-    secret_key: str | None = None
-    acl: str | None = None
-    endpoint_url: str | None = None
-    region: str | None = None
-    addressing_style: str = "auto"  # "path" for the older plugin's use_path_style
-    timeout_seconds: float | None = None  # connect and read; None: the backend's default
-    num_retries: int | None = None  # None: the backend's default
 
 
 @dataclass(frozen=True)
@@ -126,27 +109,6 @@ class Settings:
             or policies.get((bucket_id,))
             or self.default_policy
         )
-
-
-def _parse_bool(name: str, raw: object) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    value = str(raw).strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"{name}: expected true or false, got {raw!r}")
-
-
-def _parse_size(name: str, raw: object) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ConfigurationError(f"{name}: expected a number of bytes, got {raw!r}") from None
-    if value < 0:
-        raise ConfigurationError(f"{name}: must not be negative, got {value}")
-    return value
 
 
 def _parse_extensions(name: str, raw: object) -> frozenset[str] | None:
@@ -210,13 +172,13 @@ def _parse_filename_pattern(name: str, raw: object) -> str:
 #: Settings that may be given globally and per resource, with their parsers.
 POLICY_PARSERS = {
     "folder": lambda name, raw: _parse_pattern(name, raw, FOLDER_PLACEHOLDERS),
-    "randomize": _parse_bool,
+    "randomize": parse_bool,
     "filename_pattern": _parse_filename_pattern,
-    "keep_old_files": _parse_bool,
-    "gzipped": _parse_bool,
+    "keep_old_files": parse_bool,
+    "gzipped": parse_bool,
     "extensions": _parse_extensions,
     "mimetypes": _parse_mimetypes,
-    "max_size_bytes": _parse_size,
+    "max_size_bytes": parse_size,
 }
 
 #: Settings that only make sense once, for the whole server.
@@ -226,13 +188,6 @@ GLOBAL_NAMES = frozenset(
 
 POSTGRESQL_STORAGE = "kinto.core.storage.postgresql"
 MEMORY_STORAGE = "kinto.core.storage.memory"
-
-#: ``aws.*`` settings; ``host``, ``port``, ``is_secure`` and ``use_path_style`` are the
-#: older plugin's, mapped onto an endpoint URL and an addressing style.
-AWS_NAMES = frozenset(
-    "access_key secret_key bucket_name acl endpoint_url region timeout num_retries"
-    " host port is_secure use_path_style".split()
-)
 
 _NOT_AVAILABLE = ("gcloud.",)
 
@@ -265,16 +220,6 @@ def _parse_serve_path(name: str, raw: object) -> str | None:
     return path
 
 
-def _parse_timeout(name: str, raw: object) -> float:
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ConfigurationError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if not 0 < value < float("inf"):
-        raise ConfigurationError(f"{name}: must be a positive number of seconds, got {raw!r}")
-    return value
-
-
 def _parse_locks(raw: Mapping[str, object], timeout: float) -> LockSettings:
     """PostgreSQL advisory locks on Kinto's database when Kinto uses PostgreSQL."""
     backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or "").strip()
@@ -288,82 +233,6 @@ def _parse_locks(raw: Mapping[str, object], timeout: float) -> LockSettings:
         raise ConfigurationError(f"kinto.storage_url: expected postgresql://..., got {url!r}")
     # SQLAlchemy's "postgresql+psycopg2://" names a driver; libpq only knows the scheme.
     return LockSettings("postgresql://" + rest, timeout)
-
-
-def _parse_s3(values: Mapping[str, str]) -> S3Settings:
-    """``aws.*`` into :class:`S3Settings`; the older plugin's ``host``, ``port``,
-    ``is_secure`` and ``use_path_style`` become an endpoint URL and an addressing style."""
-
-    def name(short: str) -> str:
-        return f"kinto.attachment.aws.{short}"
-
-    bucket_name = values.get("bucket_name", "")
-    if not bucket_name:
-        raise ConfigurationError(f"{name('bucket_name')}: required with any aws.* setting")
-    access_key = values.get("access_key") or None
-    secret_key = values.get("secret_key") or None
-    if bool(access_key) != bool(secret_key):
-        raise ConfigurationError(
-            f"{name('access_key')}, {name('secret_key')}: give both, or neither"
-            " (boto3's credential chain, IAM roles included)"
-        )
-    acl = values.get("acl") or None
-    if acl is not None and acl not in CANNED_ACLS:
-        raise ConfigurationError(
-            f"{name('acl')}: {acl!r} is not a canned ACL ({', '.join(sorted(CANNED_ACLS))})"
-        )
-    endpoint_url = values.get("endpoint_url") or None
-    if endpoint_url is not None and not re.match(r"^https?://[^/\s]+", endpoint_url):
-        raise ConfigurationError(f"{name('endpoint_url')}: expected http(s)://host[:port]")
-    legacy = {key: values[key] for key in ("host", "port", "is_secure") if values.get(key)}
-    if legacy:
-        if endpoint_url is not None:
-            raise ConfigurationError(
-                f"{name('endpoint_url')}: not with {', '.join(name(k) for k in legacy)}"
-            )
-        endpoint_url = _legacy_endpoint(name, legacy)
-    path_style = _parse_bool(name("use_path_style"), values.get("use_path_style", ""))
-    timeout = num_retries = None
-    if values.get("timeout"):
-        try:
-            timeout = float(values["timeout"])
-        except ValueError:
-            timeout = 0
-        if not 0 < timeout < 3600:
-            raise ConfigurationError(f"{name('timeout')}: expected a number of seconds")
-    if values.get("num_retries"):
-        num_retries = _parse_size(name("num_retries"), values["num_retries"])
-    return S3Settings(
-        bucket_name=bucket_name,
-        access_key=access_key,
-        secret_key=secret_key,
-        acl=acl,
-        endpoint_url=endpoint_url,
-        region=values.get("region") or None,
-        addressing_style="path" if path_style else "auto",
-        timeout_seconds=timeout,
-        num_retries=num_retries,
-    )
-
-
-def _legacy_endpoint(name, legacy: Mapping[str, str]) -> str:
-    """The endpoint the older plugin (boto 2) reached: HTTPS unless ``is_secure`` is
-    false, ``s3.amazonaws.com`` unless ``host`` says otherwise."""
-    secure = _parse_bool(name("is_secure"), legacy.get("is_secure", "true"))
-    host = legacy.get("host", "s3.amazonaws.com")
-    scheme, separator, rest = host.partition("://")
-    if separator:  # the older plugin also took "http://minio.local" as a host
-        if scheme.lower() not in ("http", "https"):
-            raise ConfigurationError(f"{name('host')}: expected http or https, got {host!r}")
-        secure, host = scheme.lower() == "https", rest.rstrip("/")
-    if not re.match(r"^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])$", host):
-        raise ConfigurationError(f"{name('host')}: expected a host name, got {host!r}")
-    port = ""
-    if "port" in legacy:
-        if not legacy["port"].isdigit() or not 0 < int(legacy["port"]) < 65536:
-            raise ConfigurationError(f"{name('port')}: expected a port number")
-        port = f":{int(legacy['port'])}"
-    return f"{'https' if secure else 'http'}://{host}{port}"
 
 
 def parse_settings(raw: Mapping[str, object]) -> Settings:
@@ -407,7 +276,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         resource_policies[ids] = dataclasses.replace(parent, **values)
 
     base_path = str(global_values.get("base_path", "")).strip()
-    s3 = _parse_s3(aws_values) if aws_values else None
+    s3 = parse_s3(aws_values) if aws_values else None
     if bool(base_path) == bool(s3):
         problem = "not both" if base_path else "required"
         raise ConfigurationError(
@@ -426,7 +295,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     if extra_base_url and not extra_base_url.endswith("/"):
         extra_base_url += "/"
     cors = str(_kinto_setting(raw, "cors_origins", "*")).split()
-    lock_timeout = _parse_timeout(
+    lock_timeout = parse_timeout(
         "kinto.attachment.lock_timeout_seconds", global_values.get("lock_timeout_seconds", 10)
     )
     backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or MEMORY_STORAGE)
@@ -439,7 +308,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         serve_path=serve_path,
         default_policy=default_policy,
         resource_policies=resource_policies,
-        readonly=_parse_bool("kinto.readonly", _kinto_setting(raw, "readonly", False)),
+        readonly=parse_bool("kinto.readonly", _kinto_setting(raw, "readonly", False)),
         cors_origins=tuple(cors) or ("*",),
         locks=_parse_locks(raw, lock_timeout),
         kinto_in_memory=backend.strip() == MEMORY_STORAGE,

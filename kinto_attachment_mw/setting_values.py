@@ -1,0 +1,41 @@
+"""Typed values from the strings of an ini file, each refused with the setting's name."""
+
+from __future__ import annotations
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+
+
+class ConfigurationError(ValueError):
+    """A setting is unknown or malformed; start-up must stop."""
+
+
+def parse_bool(name: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}: expected true or false, got {raw!r}")
+
+
+def parse_size(name: str, raw: object) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigurationError(f"{name}: expected a number of bytes, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name}: must not be negative, got {value}")
+    return value
+
+
+def parse_timeout(name: str, raw: object) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ConfigurationError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigurationError(f"{name}: must be a positive number of seconds, got {raw!r}")
+    return value
