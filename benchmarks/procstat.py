@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 SAMPLE_INTERVAL_S = 0.02
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -24,7 +25,7 @@ def process_tree(root_pid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        ppid = _status_field(int(entry), "PPid")
+        ppid = status_field(int(entry), "PPid")
         if ppid is not None:
             children.setdefault(ppid, []).append(int(entry))
     tree, pending = [], [root_pid]
@@ -35,7 +36,7 @@ def process_tree(root_pid: int) -> list[int]:
     return tree
 
 
-def _status_field(pid: int, name: str) -> int | None:
+def status_field(pid: int, name: str) -> int | None:
     """An integer field of /proc/PID/status (first number on its line), or ``None``."""
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -49,7 +50,7 @@ def _status_field(pid: int, name: str) -> int | None:
 
 def rss_kib(pids: list[int]) -> int:
     """Summed VmRSS of ``pids`` (the gunicorn master and its workers), in KiB."""
-    return sum(_status_field(pid, "VmRSS") or 0 for pid in pids)
+    return sum(status_field(pid, "VmRSS") or 0 for pid in pids)
 
 
 class MemorySampler:
@@ -104,3 +105,63 @@ def cpu_times(pids: list[int]) -> tuple[float, float]:
         user += int(fields[11])
         system += int(fields[12])
     return user / CLOCK_TICKS_PER_S, system / CLOCK_TICKS_PER_S
+
+
+class MemoryTimeline(MemorySampler):
+    """:class:`MemorySampler` that also keeps the kernel's high-water mark (VmHWM) as last
+    read, and RSS over time (one point per ``step_s``), to see when the peak is."""
+
+    def __init__(self, pid: int, step_s: float = 0.5):
+        super().__init__([pid])
+        self.step_s = step_s
+        self.pid = pid
+        self.started = time.perf_counter()
+        self.hwm_kib = 0
+        self.timeline: list[tuple[float, float]] = []
+
+    def _run(self) -> None:
+        while True:
+            rss = rss_kib(self.pids)
+            self.peak_kib = max(self.peak_kib, rss)
+            self.hwm_kib = max(self.hwm_kib, status_field(self.pid, "VmHWM") or 0)
+            self.samples += 1
+            elapsed = time.perf_counter() - self.started
+            if not self.timeline or elapsed - self.timeline[-1][0] >= self.step_s:
+                self.timeline.append((round(elapsed, 2), round(rss / 1024, 1)))
+            if self._stop.wait(self.interval_s):
+                break
+
+
+class CpuSampler:
+    """Summed CPU seconds of a process tree (the PostgreSQL cluster), sampled while the gc
+    runs: the last value seen of each process, so a backend's final fraction of a sample
+    interval is missed."""
+
+    def __init__(self, root_pid: int, interval_s: float = 0.25):
+        self.root_pid = root_pid
+        self.interval_s = interval_s
+        self.start = self._now()
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _now(self) -> dict[int, float]:
+        return {pid: sum(cpu_times([pid])) for pid in process_tree(self.root_pid)}
+
+    def _run(self) -> None:
+        while True:
+            self.seen.update(self._now())
+            if self._stop.wait(self.interval_s):
+                return
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.seen.items())
