@@ -17,6 +17,7 @@ from webob import Request, Response
 
 API_PREFIX = "/v1"
 INTERNAL_MARKER = "kinto_attachment_mw.internal"
+_DEFAULT_BUCKET = "kinto_attachment_mw.default_bucket"
 
 #: Caller headers that must not leak into an internal request: they describe the upload.
 _DROPPED_HEADERS = frozenset(
@@ -129,9 +130,12 @@ class KintoClient:
         return self.call(caller_environ, "PUT", record.url_path, {}, {"If-Match": '"1"'})
 
     def default_bucket_id(self, caller_environ: dict) -> str | None:
-        hello = self.call(caller_environ, "GET", f"{API_PREFIX}/")
-        user = (hello.body or {}).get("user") or {}
-        return user.get("bucket")
+        """The caller's personal bucket, asked once per request (kept in its environ)."""
+        if _DEFAULT_BUCKET not in caller_environ:
+            hello = self.call(caller_environ, "GET", f"{API_PREFIX}/")
+            user = (hello.body or {}).get("user") or {}
+            caller_environ[_DEFAULT_BUCKET] = user.get("bucket")
+        return caller_environ[_DEFAULT_BUCKET]
 
     def patch_record(
         self, caller_environ: dict, record: RecordPath, body: dict, if_match: int

@@ -133,8 +133,8 @@ class Lifecycle:
             )
             response = request.get_response(self.app)
             if pending is not None:
-                body = json_of(response) if pending.deleted_level else None
-                self.settle(pending, response.status_code, body)
+                answer = json_of(response) if pending.deleted_level else None
+                self.settle(pending, response.status_code, answer)
         return response
 
     def settle(
