@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,21 +27,61 @@ AUTH = ("alice", "secret")
 BUCKET, COLLECTION = "b", "c"
 
 
-def make_random_file(path: Path, size: int) -> str:
-    """Write ``size`` random bytes in 1 MiB chunks; return their SHA-256.
+#: The two kinds of file: random bytes (nothing can compress them, few line breaks: one in
+#: 256 bytes) and text-like lines (one break in ~60 bytes). The plugin's parser reads the
+#: body line by line, so its speed depends on which.
+RANDOM, TEXT = "random", "text"
+KINDS = (RANDOM, TEXT)
+_WORDS = (
+    "kinto record bucket collection attachment file upload stream hash size location "
+    "mimetype original release font certificate blocklist model client server storage "
+    "the a of to and in is for on with that by from at as be this are or it an"
+).split()
 
-    Random so that nothing on the way can compress or deduplicate it; in chunks so that
-    the benchmark process stays small too (its memory is not measured, but the machine's
-    is shared with the server).
+
+def _text_block(seed: int) -> bytes:
+    """1 MiB of text lines made of words, reproducible from ``seed``."""
+    rng = random.Random(seed)
+    lines, size = [], 0
+    while size < WRITE_CHUNK:
+        line = " ".join(rng.choices(_WORDS, k=rng.randint(4, 14))).capitalize() + ".\n"
+        lines.append(line)
+        size += len(line)
+    return "".join(lines).encode()[:WRITE_CHUNK]
+
+
+def _chunks(kind: str, size: int) -> Iterator[bytes]:
+    """``size`` bytes of ``kind`` in 1 MiB chunks.
+
+    Text is 16 blocks of words cycled, each chunk starting with its own number so that no
+    two chunks are equal; generating a fresh MiB of words each time would take longer than
+    uploading it.
+    """
+    blocks = [_text_block(seed) for seed in range(16)] if kind == TEXT else []
+    index, remaining = 0, size
+    while remaining:
+        length = min(WRITE_CHUNK, remaining)
+        if kind == TEXT:
+            stamp = f"{index:012d} ".encode()
+            chunk = (stamp + blocks[index % len(blocks)])[:length]
+        else:
+            chunk = os.urandom(length)
+        yield chunk
+        index += 1
+        remaining -= length
+
+
+def make_file(path: Path, size: int, kind: str = RANDOM) -> str:
+    """Write ``size`` bytes of ``kind`` in 1 MiB chunks; return their SHA-256.
+
+    In chunks so that the benchmark process stays small too (its memory is not measured,
+    but the machine's is shared with the server).
     """
     digest = hashlib.sha256()
     with open(path, "wb") as out:
-        remaining = size
-        while remaining:
-            chunk = os.urandom(min(WRITE_CHUNK, remaining))
+        for chunk in _chunks(kind, size):
             digest.update(chunk)
             out.write(chunk)
-            remaining -= len(chunk)
     return digest.hexdigest()
 
 
@@ -72,9 +114,9 @@ def multipart_body(file, name: str, boundary: str) -> MultipartEncoder:
     )
 
 
-def make_payload(path: Path, size: int) -> Payload:
+def make_payload(path: Path, size: int, kind: str = RANDOM) -> Payload:
     """Generate the file, then read its multipart body through once to hash it."""
-    sha256 = make_random_file(path, size)
+    sha256 = make_file(path, size, kind)
     boundary = uuid.uuid4().hex
     digest, body_size = hashlib.sha256(), 0
     with open(path, "rb") as file:

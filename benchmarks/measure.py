@@ -1,7 +1,7 @@
 """Measuring uploads: each one timed, with the server's CPU and memory read around it.
 
-The two servers take turns with the same file (middleware, ceiling, middleware, ...), so
-that each pair of runs shares the machine's mood of the moment.
+The servers take turns with the same file (A B C D, A B C D, ...), so that the runs of a
+round share the machine's mood of the moment.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import requests
 
-from client import GIB, MIB, Payload, check_answer, make_payload, upload
+from client import GIB, MIB, TEXT, Payload, check_answer, make_payload, upload
 from procstat import MemorySampler, cpu_times, process_tree, rss_kib
 from report import print_run
-from results import Run, SizeResult
+from results import CaseResult, Run
 from servers import Server
 
 
@@ -71,22 +71,24 @@ def warm_up(session: requests.Session, servers: list[Server], workdir: Path) -> 
     payload.path.unlink()
 
 
-def bench_size(
+def bench_case(
     session: requests.Session,
     servers: list[Server],
     workdir: Path,
     size_mib: int,
+    kind: str,
     repeat: int,
-) -> SizeResult:
-    """``repeat`` pairs of uploads of one file: to each server in turn, back to back."""
-    payload = make_payload(workdir / f"random-{size_mib}mib.bin", size_mib * MIB)
-    result = SizeResult(size_mib)
+) -> CaseResult:
+    """``repeat`` rounds of uploads of one file, each round visiting every server in turn."""
+    extension = "txt" if kind == TEXT else "bin"
+    payload = make_payload(workdir / f"{kind}-{size_mib}mib.{extension}", size_mib * MIB, kind)
+    result = CaseResult(size_mib, kind, tuple(server.name for server in servers))
     try:
         for index in range(1, repeat + 1):
             for server in servers:
-                run = measured_upload(session, server, f"r-{size_mib}", payload)
+                run = measured_upload(session, server, f"r-{size_mib}-{kind}", payload)
                 result.runs[server.name].append(run)
-                print_run(f"{size_mib} MiB, run {index}/{repeat}, {server.name}", run)
+                print_run(f"{size_mib} MiB {kind}, round {index}/{repeat}, {server.name}", run)
     finally:
         payload.path.unlink()
     return result

@@ -1,4 +1,4 @@
-"""What one upload measured, and how the uploads of one size are summed up.
+"""What one upload measured, and how the uploads of one file are summed up.
 
 Kept apart from the measuring and the printing so that the table and the JSON file are
 computed from the same figures, in one place.
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from procstat import CLOCK_TICKS_PER_S
-from servers import CEILING, MIDDLEWARE, SERVERS
+from servers import CEILING, PLUGIN
 
 
 @dataclass
@@ -40,11 +40,21 @@ class Run:
 
 
 @dataclass
-class SizeResult:
-    """All uploads of one size, by server; the i-th runs of the two servers make a pair."""
+class CaseResult:
+    """All uploads of one file (a size and a kind of content), by server.
+
+    The i-th runs of the servers were made in one round, seconds apart: they are compared
+    with each other, never with another round's.
+    """
 
     size_mib: int
-    runs: dict[str, list[Run]] = field(default_factory=lambda: {name: [] for name in SERVERS})
+    kind: str
+    servers: tuple[str, ...]
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.servers:
+            self.runs.setdefault(name, [])
 
     def median(self, server: str, measure: str) -> float:
         """The median of a ``Run`` field (``mib_per_s``, ...) over ``server``'s runs."""
@@ -53,15 +63,16 @@ class SizeResult:
     def max_peak_growth_mib(self, server: str) -> float:
         return max(run.peak_growth_mib for run in self.runs[server])
 
-    @property
-    def median_ratio(self) -> float:
-        """Median of middleware/ceiling MiB/s, pair by pair.
+    def ratio(self, server: str, reference: str) -> float | None:
+        """Median of ``server``/``reference`` MiB/s, round by round (``None``: not both run).
 
         Each ratio compares two uploads made seconds apart, so a slow spell of the machine
         tends to hit both of its terms; a ratio of the two medians would not pair them.
         """
-        pairs = zip(self.runs[MIDDLEWARE], self.runs[CEILING], strict=True)
-        return statistics.median(mw.mib_per_s / ceiling.mib_per_s for mw, ceiling in pairs)
+        if server not in self.runs or reference not in self.runs:
+            return None
+        pairs = zip(self.runs[server], self.runs[reference], strict=True)
+        return statistics.median(a.mib_per_s / b.mib_per_s for a, b in pairs)
 
     def _all_runs(self) -> Iterator[Run]:
         for runs in self.runs.values():
@@ -82,14 +93,22 @@ class SizeResult:
             "median_server_cpu_s_per_gib": round(self.median(server, "server_cpu_s_per_gib"), 2),
             "median_server_user_s_per_gib": round(self.median(server, "server_user_s_per_gib"), 2),
             "max_peak_growth_mib": round(self.max_peak_growth_mib(server), 1),
+            "max_rss_after_growth_mib": round(
+                max(run.rss_after_mib - run.rss_before_mib for run in self.runs[server]), 1
+            ),
             "details": [asdict(run) for run in self.runs[server]],
         }
 
     def summary(self) -> dict:
-        """The middleware's figures at the top level, where they were before the ceiling."""
+        ratios = {}
+        for server in self.servers:
+            for reference in (CEILING, PLUGIN):
+                ratio = self.ratio(server, reference) if server != reference else None
+                if ratio is not None:
+                    ratios[f"{server}/{reference}"] = round(ratio, 3)
         return {
             "size_mib": self.size_mib,
-            **self.server_summary(MIDDLEWARE),
-            "median_ratio_to_ceiling": round(self.median_ratio, 3),
-            CEILING: self.server_summary(CEILING),
+            "kind": self.kind,
+            "servers": {name: self.server_summary(name) for name in self.servers},
+            "median_ratios": ratios,
         }

@@ -1,8 +1,10 @@
-"""The two gunicorn servers the upload benchmark compares: the middleware's and the ceiling's.
+"""The gunicorn servers the upload benchmark compares.
 
-Both run under the same gunicorn settings, in their own process (so that their memory and
-CPU can be read from /proc apart from the client's), on a free local port, with their logs
-kept in the work directory to show when a step fails.
+The middleware storing on local disk and on S3, the ``kinto-attachment`` plugin (in its own
+virtualenv, see ``plugin_env``) and the ceiling. All run under the same gunicorn settings,
+each in its own process (so that its memory and CPU can be read from /proc apart from the
+client's), on a free local port, with its log kept in the work directory to show when a
+step fails.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 60
 UPLOAD_TIMEOUT_S = 600
 BENCHMARKS_DIR = Path(__file__).resolve().parent
-MIDDLEWARE, CEILING = "middleware", "ceiling"
-SERVERS = (MIDDLEWARE, CEILING)  # also the order of each pair of uploads
+MIDDLEWARE, MIDDLEWARE_S3, PLUGIN, CEILING = "middleware", "middleware+s3", "plugin", "ceiling"
+#: Every server, in the order each round of uploads visits them.
+SERVERS = (MIDDLEWARE, MIDDLEWARE_S3, PLUGIN, CEILING)
 
 INI_TEMPLATE = """\
 [app:main]
@@ -70,7 +73,7 @@ class BenchmarkError(Exception):
 
 @dataclass
 class Server:
-    """A running gunicorn: the middleware's or the ceiling's."""
+    """A running gunicorn: one of ``SERVERS``."""
 
     name: str
     process: subprocess.Popen
@@ -87,13 +90,10 @@ class Server:
         return "running" if self.process.poll() is None else f"exited ({self.process.returncode})"
 
 
-def write_ini(workdir: Path, storage_settings: str | None = None) -> Path:
-    """The middleware's ini: local storage under ``workdir`` unless told otherwise."""
-    if storage_settings is None:
-        storage = workdir / "attachments"
-        storage.mkdir()
-        storage_settings = f"kinto.attachment.base_path = {storage}"
-    ini = workdir / "kinto.ini"
+def write_ini(folder: Path, storage_settings: str) -> Path:
+    """``folder/kinto.ini``: Kinto on memory backends, with ``storage_settings`` added."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ini = folder / "kinto.ini"
     ini.write_text(INI_TEMPLATE.format(storage=storage_settings))
     return ini
 
@@ -105,13 +105,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def gunicorn_command(app: str, port: int, *extra: str) -> list[str]:
+def gunicorn_command(python: str, app: str, port: int, *extra: str) -> list[str]:
     """One sync worker, the deployment the streaming promise is about; both servers use it.
 
     The timeout must outlast the slowest upload, or the worker would be killed mid-body.
     """
     return [
-        sys.executable,
+        python,
         "-m",
         "gunicorn",
         app,
@@ -135,6 +135,7 @@ def start_server(
     env: dict[str, str],
     *extra_args: str,
     hashes_raw_body: bool = False,
+    python: str = sys.executable,
 ) -> Server:
     """Start gunicorn on a free port, logging to ``workdir/<name>.log``.
 
@@ -145,7 +146,7 @@ def start_server(
     log = workdir / f"{name}.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
-            gunicorn_command(app, port, *extra_args),
+            gunicorn_command(python, app, port, *extra_args),
             cwd=workdir,
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
@@ -158,8 +159,33 @@ def start_server(
 
 def start_middleware(workdir: Path) -> Server:
     """Kinto (memory backends) wrapped by the middleware, storing under ``workdir``."""
-    env = {"KINTO_INI": str(write_ini(workdir))}
-    return start_server(MIDDLEWARE, "kinto_attachment_mw.wsgi:application", workdir, env)
+    storage = workdir / MIDDLEWARE / "attachments"
+    storage.mkdir(parents=True)
+    ini = write_ini(workdir / MIDDLEWARE, f"kinto.attachment.base_path = {storage}")
+    return start_server(
+        MIDDLEWARE, "kinto_attachment_mw.wsgi:application", workdir, {"KINTO_INI": str(ini)}
+    )
+
+
+def start_plugin(workdir: Path, python: Path) -> Server:
+    """Kinto with the plugin included, storing under ``workdir`` too: the same disk."""
+    storage = workdir / PLUGIN / "attachments"
+    storage.mkdir(parents=True)
+    settings = (
+        "kinto.includes = kinto_attachment",
+        f"kinto.attachment.base_path = {storage}",
+        "kinto.attachment.base_url = http://files.invalid/",
+    )
+    ini = write_ini(workdir / PLUGIN, "\n".join(settings))
+    return start_server(
+        PLUGIN,
+        "plugin_app:application",
+        workdir,
+        {"KINTO_INI": str(ini)},
+        "--pythonpath",
+        str(BENCHMARKS_DIR),
+        python=str(python),
+    )
 
 
 def start_ceiling(workdir: Path) -> Server:

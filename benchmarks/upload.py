@@ -1,82 +1,94 @@
-"""Upload benchmark: throughput, CPU and memory of large attachment uploads, against a ceiling.
+"""Upload benchmark: the middleware against the plugin and a ceiling, side by side.
 
-The middleware promises to stream uploads: a 512 MiB file should go through a gunicorn
-worker without the worker holding it in memory. This script checks that promise the way a
-deployment would see it, over real HTTP against a real gunicorn, and measures throughput
-on the way. It starts Kinto (memory backend) wrapped by the middleware in a temporary
-directory, uploads random files of a few sizes, and samples the server's resident memory
-from /proc while each upload runs.
+Users choose between this middleware and the ``kinto-attachment`` plugin; figures measured
+in one run, on the same machine, the same Kinto and the same gunicorn, are the ones worth
+believing. Four gunicorn servers run at once, each in its own process, on Kinto's memory
+backend (one sync worker each, the deployment the streaming promise is about):
 
-A throughput alone says little (is 150 MiB/s good on this machine?), so a second gunicorn,
-with the same settings, runs ``ceiling_app.py``: the least any server must do with an
-upload (read the body, hash it, write it to disk). Each upload goes to both servers back to
-back (middleware, ceiling, middleware, ...), with the very same multipart body sent by the
-same client code, and the ratio middleware/ceiling is taken pair by pair, so that a slow
-moment of this shared machine weighs on both sides of a ratio rather than on one server.
+- ``middleware``: Kinto wrapped by this middleware, storing on local disk;
+- ``middleware+s3``: the same, storing on S3 (moto's server, in a process of its own);
+- ``plugin``: Kinto with the ``kinto-attachment`` plugin, in its own virtualenv
+  (``plugin_env``), storing on local disk;
+- ``ceiling``: ``ceiling_app.py``, the least any server must do with an upload (read the
+  body, hash it, write it to disk): how fast this machine can accept an upload at all.
 
-Usage: ``.venv/bin/python benchmarks/upload.py [--sizes 1,64,512] [--repeat 3]``
+Each file (1 MiB to 2 GiB, random bytes and text-like lines: the plugin parses line by
+line) goes to every server in turn, with the very same multipart body, in several rounds
+(A B C D, A B C D, ...); ratios are taken round by round, so that a slow moment of this
+shared machine weighs on both sides of a ratio. Memory is the summed VmRSS of each server's
+gunicorn master and worker, sampled from /proc while the upload runs; server CPU is their
+utime + stime.
 
-Throughput is reported in MiB/s (file bytes, not multipart bytes, over the wall-clock time
-of the whole request, response included). Server CPU is utime + stime of the gunicorn
-master and its worker (/proc/PID/stat) during the request, per GiB of file, with utime
-alone beside it: steadier than wall-clock throughput on a small, shared machine (the
-client needs a core too), but counted in clock ticks (10 ms here), so coarse for small
-files. Memory is the summed VmRSS of the gunicorn master and its workers; "peak growth" is
-the highest value seen during an upload minus the value just before it. Results are
-printed and written to benchmarks/results/upload.json.
+Usage: ``.venv/bin/python benchmarks/upload.py [--sizes 1,64,512,2048] [--repeat 3]
+[--kinds random,text] [--servers middleware,plugin,...]``; ``bench.py`` runs it with the
+pass-through benchmark for ``make bench``.
 
-Then the same uploads go to the middleware storing on S3, moto's server standing in for
-it (``--s3-sizes``, default 512; ``--no-s3`` to skip): throughput, server CPU and the
-server's peak memory growth again, moto's own memory not counted.
-
-Needs about three times the largest size in free disk space under $TMPDIR (default /tmp):
-the generated file, its stored copy, and the ceiling's copy while it is being written.
+Needs free disk space under $TMPDIR (default /tmp) of about four times the largest size
+(the file, and its copy at each server), and free RAM of about four times it too (the
+plugin holds the whole file, moto holds the objects).
 
 The work is shared among the modules beside this script, which it imports as such (run it
-as a file, not with ``-m``): ``servers`` starts and stops the two gunicorns, ``client``
-makes the files and sends them, ``procstat`` reads the servers' memory and CPU from /proc,
-``measure`` times the uploads, ``results`` sums them up, ``report`` prints and saves them.
+as a file, not with ``-m``): ``servers``, ``s3_server`` and ``plugin_env`` start the
+servers, ``client`` makes the files and sends them, ``procstat`` reads the servers' memory
+and CPU from /proc, ``measure`` times the uploads, ``results`` sums them up, ``report``
+prints and saves them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
-from client import AUTH, create_collection
-from measure import bench_size, warm_up
+from client import AUTH, KINDS, create_collection
+from measure import bench_case, warm_up
+from plugin_env import plugin_python
 from report import (
+    UPLOAD_LEGEND,
     machine_info,
+    notes,
     print_environment,
-    print_s3_table,
-    print_table,
-    print_verdict,
-    s3_summary,
-    target_verdict,
+    print_targets,
+    upload_table,
+    upload_targets,
     write_json,
 )
-from results import SizeResult
-from s3_upload import run_s3_benchmark
+from results import CaseResult
+from s3_server import create_bucket, start_moto, start_s3_middleware
 from servers import (
+    CEILING,
+    MIDDLEWARE,
+    MIDDLEWARE_S3,
+    PLUGIN,
+    SERVERS,
     BenchmarkError,
     Server,
     server_report,
     start_ceiling,
     start_middleware,
+    start_plugin,
     stop_server,
     wait_until_ready,
 )
 
-DEFAULT_SIZES_MIB = (1, 64, 512)
-DEFAULT_S3_SIZES_MIB = (512,)
+DEFAULT_SIZES_MIB = (1, 64, 512, 2048)
 DEFAULT_REPEAT = 3
+
+
+def parse_list(raw: str, allowed: tuple[str, ...]) -> list[str]:
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(allowed)}: {raw!r}")
+    return names
 
 
 def parse_sizes(raw: str) -> list[int]:
@@ -89,101 +101,135 @@ def parse_sizes(raw: str) -> list[int]:
     return sizes
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sizes",
         type=parse_sizes,
         default=list(DEFAULT_SIZES_MIB),
-        help="comma-separated file sizes in MiB (default: 1,64,512)",
+        help="comma-separated file sizes in MiB (default: 1,64,512,2048)",
+    )
+    parser.add_argument(
+        "--kinds",
+        type=lambda raw: parse_list(raw, KINDS),
+        default=list(KINDS),
+        help="kinds of content (default: random,text)",
+    )
+    parser.add_argument(
+        "--servers",
+        type=lambda raw: parse_list(raw, SERVERS),
+        default=list(SERVERS),
+        help=f"servers to compare (default: {','.join(SERVERS)})",
     )
     parser.add_argument(
         "--repeat",
         type=int,
         default=DEFAULT_REPEAT,
-        help=f"uploads per size (default: {DEFAULT_REPEAT})",
+        help=f"rounds per file (default: {DEFAULT_REPEAT})",
     )
-    parser.add_argument(
-        "--s3-sizes",
-        type=parse_sizes,
-        default=list(DEFAULT_S3_SIZES_MIB),
-        help="comma-separated file sizes in MiB uploaded to S3 (moto) (default: 512)",
-    )
-    parser.add_argument("--no-s3", action="store_true", help="skip the S3 uploads")
-    args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    return args
 
 
-def run_benchmark(sizes: list[int], repeat: int, workdir: Path) -> list[SizeResult]:
-    """Start both servers, measure every size, and always stop the servers again."""
+@contextlib.contextmanager
+def running_servers(names: list[str], workdir: Path) -> Iterator[list[Server]]:
+    """The chosen servers, ready, in ``SERVERS`` order; always stopped again (moto too)."""
     servers: list[Server] = []
-    step = "start"
+    moto = None
     try:
-        # In SERVERS order, which is each pair's: middleware first, then ceiling.
-        servers.append(start_middleware(workdir))
-        servers.append(start_ceiling(workdir))
+        for name in SERVERS:
+            if name not in names:
+                continue
+            if name == MIDDLEWARE:
+                servers.append(start_middleware(workdir))
+            elif name == MIDDLEWARE_S3:
+                moto, moto_url = start_moto(workdir)
+                create_bucket(moto_url)
+                servers.append(start_s3_middleware(workdir, moto_url))
+            elif name == PLUGIN:
+                servers.append(start_plugin(workdir, plugin_python()))
+            elif name == CEILING:
+                servers.append(start_ceiling(workdir))
         for server in servers:
             wait_until_ready(server)
-            print(
-                f"{server.name} gunicorn (pid {server.pid}) ready on {server.base_url}",
-                flush=True,
-            )
-        with requests.Session() as session:
-            session.auth = AUTH
-            step = "setup"
-            create_collection(session, servers[0].base_url)
-            warm_up(session, servers, workdir)
-            results = []
-            for size_mib in sizes:
-                step = f"{size_mib} MiB upload"
-                results.append(bench_size(session, servers, workdir, size_mib, repeat))
-            return results
-    except (BenchmarkError, requests.RequestException) as error:
-        reports = "\n".join(server_report(server) for server in servers)
-        raise BenchmarkError(f"{step} failed: {error}\n{reports}") from error
+            print(f"{server.name} gunicorn (pid {server.pid}) ready on {server.base_url}")
+        yield servers
     finally:
         for server in servers:
             stop_server(server)
+        if moto is not None:
+            moto.terminate()
+            moto.wait(15)
 
 
-def _exit_on_sigterm(signum, frame) -> None:
-    """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop gunicorn."""
+def run_uploads(args: argparse.Namespace, workdir: Path) -> list[CaseResult]:
+    """Every (size, kind) in ``args.repeat`` rounds over the chosen servers."""
+    with running_servers(args.servers, workdir) as servers:
+        step = "setup"
+        try:
+            with requests.Session() as session:
+                session.auth = AUTH
+                for server in servers:
+                    if server.name != CEILING:
+                        create_collection(session, server.base_url)
+                warm_up(session, servers, workdir)
+                results = []
+                for size_mib in args.sizes:
+                    for kind in args.kinds:
+                        step = f"{size_mib} MiB {kind} upload"
+                        results.append(
+                            bench_case(session, servers, workdir, size_mib, kind, args.repeat)
+                        )
+                return results
+        except (BenchmarkError, requests.RequestException) as error:
+            reports = "\n".join(server_report(server) for server in servers)
+            raise BenchmarkError(f"{step} failed: {error}\n{reports}") from error
+
+
+def print_uploads(results: list[CaseResult]) -> None:
+    print("Uploads through gunicorn (one sync worker per server):")
+    print(upload_table(results))
+    print(UPLOAD_LEGEND)
+    for note in notes(results):
+        print(f"Note: {note}.")
+    print()
+
+
+def exit_on_sigterm(signum, frame) -> None:
+    """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop the servers."""
     sys.exit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     info = machine_info()
     print_environment(info)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-upload-"))
-    s3_results = {}
     try:
-        results = run_benchmark(args.sizes, args.repeat, workdir)
-        if not args.no_s3:
-            s3_results = run_s3_benchmark(args.s3_sizes, args.repeat, workdir)
+        results = run_uploads(args, workdir)
     except BenchmarkError as error:
         print(f"\nFAILED: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nInterrupted: gunicorn stopped, temporary files removed.", file=sys.stderr)
+        print("\nInterrupted: servers stopped, temporary files removed.", file=sys.stderr)
         return 130
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    seconds = time.monotonic() - started
     print()
-    print_table(results)
-    verdict = target_verdict(results)
-    print_verdict(verdict)
-    s3 = s3_summary(s3_results) if s3_results else None
-    if s3:
-        print()
-        print_s3_table(s3)
-    write_json(info, results, verdict, seconds, s3)
-    print(f"Total time: {seconds:.1f} s")
+    print_uploads(results)
+    targets = upload_targets(results)
+    print_targets(targets)
+    write_json(
+        {
+            "environment": info,
+            "uploads": [result.summary() for result in results],
+            "targets": targets,
+            "total_seconds": round(time.monotonic() - started, 1),
+        }
+    )
     return 0
 
 
