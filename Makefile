@@ -27,9 +27,10 @@ moto: install
 test: install
 	$(PYTHON) -m pytest tests
 
+# Uploads side by side with the kinto-attachment plugin (installed into .venv-plugin) and a
+# ceiling, 1 MiB to 2 GiB, then pass-through cost: about 20 minutes, ~8 GiB of free disk.
 bench: install
-	$(PYTHON) benchmarks/upload.py
-	$(PYTHON) benchmarks/passthrough.py
+	$(PYTHON) benchmarks/bench.py
 
 # gc --dry-run over GC_RECORDS records on a throw-away PostgreSQL cluster, and a tenth as
 # many; needs root (PostgreSQL runs as the postgres user) and, at a million, ~8 GiB of RAM

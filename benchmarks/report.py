@@ -19,7 +19,7 @@ from procstat import CLOCK_TICKS_PER_S, SAMPLE_INTERVAL_S
 from results import CaseResult, Run
 from servers import BENCHMARKS_DIR, CEILING, MIDDLEWARE, MIDDLEWARE_S3, PLUGIN, BenchmarkError
 
-RESULTS_FILE = BENCHMARKS_DIR / "results" / "bench.json"
+RESULTS_DIR = BENCHMARKS_DIR / "results"
 #: The targets, read off the table (never asserted by tests).
 TARGET_SIZE_MIB = 512
 TARGET_CEILING_RATIO = 0.9
@@ -183,11 +183,11 @@ def upload_targets(results: list[CaseResult]) -> list[dict]:
 
 def passthrough_targets(passthrough: dict) -> list[dict]:
     targets = []
-    for row in passthrough.get("cases", []):
+    for row in passthrough["results"]:
         ratio = row["cpu_ratio"]
         targets.append(
             {
-                "target": f"pass-through {row['method']} {row['mode']}: CPU/request "
+                "target": f"pass-through {row['method']}, {row['clients']} client(s): CPU/request "
                 f"<= {TARGET_PASSTHROUGH_CPU_RATIO} x bare Kinto",
                 "measured": round(ratio, 3),
                 "met": ratio <= TARGET_PASSTHROUGH_CPU_RATIO,
@@ -204,7 +204,9 @@ def print_targets(targets: list[dict]) -> None:
         )
 
 
-def write_json(document: dict) -> None:
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"Results written to {RESULTS_FILE}")
+def write_json(name: str, document: dict) -> None:
+    """``benchmarks/results/NAME.json``."""
+    path = RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"Results written to {path}")

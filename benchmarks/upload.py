@@ -161,6 +161,7 @@ def running_servers(names: list[str], workdir: Path) -> Iterator[list[Server]]:
 
 def run_uploads(args: argparse.Namespace, workdir: Path) -> list[CaseResult]:
     """Every (size, kind) in ``args.repeat`` rounds over the chosen servers."""
+    workdir.mkdir(parents=True, exist_ok=True)
     with running_servers(args.servers, workdir) as servers:
         step = "setup"
         try:
@@ -223,12 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     targets = upload_targets(results)
     print_targets(targets)
     write_json(
+        "upload",
         {
             "environment": info,
             "uploads": [result.summary() for result in results],
             "targets": targets,
             "total_seconds": round(time.monotonic() - started, 1),
-        }
+        },
     )
     return 0
 

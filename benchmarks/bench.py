@@ -1,0 +1,111 @@
+"""``make bench``: uploads side by side with the plugin and a ceiling, then pass-through cost.
+
+Runs ``upload.py``'s comparison (the middleware on local disk and on S3, the
+``kinto-attachment`` plugin, the ceiling; 1 MiB to 2 GiB, random and text-like files) and
+``passthrough.py``'s (GET and PATCH of a small record, bare Kinto against Kinto wrapped,
+sequential and with 8 clients), prints both tables and the targets, and writes everything
+to benchmarks/results/bench.json. The tables are reStructuredText, as README.rst shows them.
+
+Usage: ``.venv/bin/python benchmarks/bench.py [upload.py's options] [--rounds N]
+[--requests N] [--no-passthrough]``. About 20 minutes on 2 cores with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import passthrough
+from report import (
+    machine_info,
+    passthrough_targets,
+    print_environment,
+    print_targets,
+    rst_table,
+    upload_targets,
+    write_json,
+)
+from servers import BenchmarkError
+from upload import add_arguments, exit_on_sigterm, print_uploads, run_uploads
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    parser.add_argument("--rounds", type=int, default=passthrough.DEFAULT_ROUNDS)
+    parser.add_argument("--requests", type=int, default=passthrough.DEFAULT_REQUESTS)
+    parser.add_argument("--no-passthrough", action="store_true")
+    args = parser.parse_args(argv)
+    if min(args.repeat, args.rounds, args.requests) < 1:
+        parser.error("--repeat, --rounds and --requests must be at least 1")
+    return args
+
+
+def print_passthrough(result: dict) -> None:
+    print(
+        f"Pass-through: a small record, bare Kinto against wrapped, gunicorn {result['gunicorn']}:"
+    )
+    print(rst_table(list(passthrough.HEADER), [list(row) for row in passthrough.rows(result)]))
+    print(
+        f"CPU ms: the server's CPU per request (/proc), median over {result['rounds']} "
+        f"interleaved rounds of {result['requests_per_batch']} requests; ratios: wrapped/bare,\n"
+        "median of the rounds' ratios. Dispatch alone (in-process, around a no-op app): "
+        + ", ".join(f"{m} {us:.2f} µs" for m, us in result["dispatch_alone_us"].items())
+        + "."
+    )
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    info = machine_info()
+    print_environment(info)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    through = None
+    try:
+        uploads = run_uploads(args, workdir / "uploads")
+        if not args.no_passthrough:
+            (workdir / "passthrough").mkdir()
+            through = passthrough.run_passthrough(
+                workdir / "passthrough", args.rounds, args.requests
+            )
+    except (BenchmarkError, passthrough.BenchmarkError) as error:
+        print(f"\nFAILED: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted: servers stopped, temporary files removed.", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    seconds = time.monotonic() - started
+    print()
+    print_uploads(uploads)
+    targets = upload_targets(uploads)
+    if through:
+        print_passthrough(through)
+        targets += passthrough_targets(through)
+    print_targets(targets)
+    print(f"Total time: {seconds / 60:.1f} min")
+    write_json(
+        "bench",
+        {
+            "environment": info,
+            "command": "make bench",
+            "uploads": [result.summary() for result in uploads],
+            "passthrough": through,
+            "targets": targets,
+            "total_seconds": round(seconds, 1),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
