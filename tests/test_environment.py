@@ -12,7 +12,7 @@ import webtest
 
 from kinto_attachment_mw import filter_factory
 from kinto_attachment_mw.settings import from_kinto_settings, parse_settings
-from kinto_attachment_mw.wsgi import load_app
+from kinto_attachment_mw.wsgi import effective_settings, load_app
 
 from .conftest import ALICE, RECORDS
 
@@ -151,3 +151,10 @@ def test_paste_filter_reads_the_overridden_value(tmp_path, monkeypatch):
     )
     middleware = filter_factory({})(kinto_app)
     assert middleware.settings.base_url == ENV_URL
+
+
+def test_kinto_wrapped_without_registry_falls_back_to_the_ini(caplog):
+    """Kinto's profiler or New Relic wrapper hides the registry: the ini's values serve."""
+    ini_settings = {"kinto.attachment.base_url": INI_URL}
+    assert effective_settings(object(), ini_settings) is ini_settings
+    assert "environment variables do not override them" in caplog.text
