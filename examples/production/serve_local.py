@@ -161,7 +161,7 @@ def serve(folder: Path, port: int, password: str) -> None:
             f"  logs:    under {folder}\n\n"
             f"  curl -u admin:{password} -X PUT {url}/v1/buckets/b\n"
             f"  curl -u admin:{password} -X PUT {url}/v1/buckets/b/collections/c\n"
-            f"  curl -u admin:{password} -F attachment=@README.rst \\\n"
+            f"  curl -u admin:{password} -F attachment=@constraints.txt \\\n"
             f"       {url}/v1/buckets/b/collections/c/records/r1/attachment\n\n"
             "Ctrl-C stops everything.",
             flush=True,
