@@ -4,8 +4,9 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 MOTO_PORT ?= 5000
+PROD_PORT ?= 8080
 
-.PHONY: install serve moto test bench bench-gc lint format clean
+.PHONY: install serve serve-prod moto test bench bench-gc lint format clean
 
 install: $(STAMP)
 
@@ -19,6 +20,12 @@ serve: install
 	mkdir -p attachments
 	KINTO_INI=examples/kinto.ini $(VENV)/bin/gunicorn --pythonpath examples serve:application \
 		--bind $(HOST):$(PORT) --no-control-socket --workers 1 --timeout 300
+
+# examples/production on one machine: PostgreSQL, moto as S3, gunicorn (4 workers), nginx
+# on http://127.0.0.1:$(PROD_PORT)/ (see README.rst, "Deploying"). Debian's postgresql and
+# nginx are installed when missing (as root).
+serve-prod: install
+	$(PYTHON) examples/production/serve_local.py --port $(PROD_PORT)
 
 # A local S3 API (moto's server) for trying the S3 storage: see README.rst.
 moto: install

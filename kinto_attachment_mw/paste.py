@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from .settings import PREFIXES, attachment_settings
-
-#: Kinto's own settings the middleware reads (the storage ones choose the record locks).
-_KINTO_SETTINGS = ("readonly", "cors_origins", "storage_backend", "storage_url")
+from .settings import KINTO_NAMES, PREFIXES, from_kinto_settings
 
 
 def filter_factory(global_conf: dict, **local_conf: str):
-    """Settings come from the filter section, else from the wrapped Kinto app's own."""
+    """Settings come from the filter section, else from the wrapped Kinto app's own (with
+    Kinto's environment overrides applied)."""
 
     def make_filter(app):
         from .middleware import AttachmentMiddleware
 
-        settings: dict[str, object] = {}
         kinto_settings = getattr(getattr(app, "registry", None), "settings", None) or {}
-        settings.update(attachment_settings(kinto_settings))
-        settings.update({k: v for k, v in kinto_settings.items() if k in _KINTO_SETTINGS})
+        settings = from_kinto_settings(kinto_settings)
         for key, value in local_conf.items():
-            if key.startswith(PREFIXES) or key in _KINTO_SETTINGS:
+            if key.startswith(PREFIXES) or key in KINTO_NAMES:
                 settings[key] = value
             else:
                 settings[PREFIXES[0] + key] = value

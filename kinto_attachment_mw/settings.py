@@ -16,10 +16,12 @@ from .setting_values import ConfigurationError, parse_bool, parse_size, parse_ti
 
 __all__ = [
     "ConfigurationError",
+    "KINTO_NAMES",
     "LockSettings",
     "Policy",
     "S3Settings",
     "Settings",
+    "from_kinto_settings",
     "parse_settings",
 ]
 
@@ -195,6 +197,35 @@ _NOT_AVAILABLE = ("gcloud.",)
 def attachment_settings(raw: Mapping[str, object]) -> dict[str, object]:
     """Pick ``kinto.attachment.NAME`` / ``attachment.NAME`` keys, keyed by their full name."""
     return {key: value for key, value in raw.items() if key.startswith(PREFIXES)}
+
+
+#: Kinto's own settings the middleware reads (the storage ones choose the record locks).
+KINTO_NAMES = ("readonly", "cors_origins", "storage_backend", "storage_url")
+
+
+def from_kinto_settings(kinto_settings: Mapping[str, object]) -> dict[str, object]:
+    """The middleware's raw settings from a Kinto app's ``registry.settings``, so that they
+    honour the environment as Kinto's own do (the plugin read them there too).
+
+    Kinto keeps each ini key as written and puts its effective value under the key without
+    ``kinto.``: ``KINTO_ATTACHMENT_BASE_URL`` or ``ATTACHMENT_BASE_URL`` replaces
+    ``kinto.attachment.base_url``, for keys present in the ini. It also decodes values that
+    read as JSON (``1e3`` becomes ``1000.0``), so the ini's own text is kept where the
+    environment did not change the value: a secret that looks like a number stays as written.
+    """
+    from kinto.core.utils import native_value
+
+    settings: dict[str, object] = {}
+    for key, value in kinto_settings.items():
+        if key.startswith(PREFIXES[1]):
+            prefixed = "kinto." + key
+            written = kinto_settings.get(prefixed)
+            if isinstance(written, str) and native_value(written) == value:
+                value = written
+            settings[prefixed] = value
+        elif key in KINTO_NAMES:
+            settings[key] = value
+    return settings
 
 
 def _short_name(key: str) -> str:

@@ -1,7 +1,8 @@
 """Gunicorn entry point: ``KINTO_INI=kinto.ini gunicorn kinto_attachment_mw.wsgi:application``.
 
 Builds Kinto from the ini's ``[app:main]`` and wraps it. An ini written for the
-``kinto-attachment`` plugin works as it is: the plugin's include is dropped.
+``kinto-attachment`` plugin works as it is: the plugin's include is dropped. The middleware
+reads its settings as Kinto resolved them, environment overrides included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pyramid.paster import get_appsettings, setup_logging
 
 from .middleware import AttachmentMiddleware
+from .settings import from_kinto_settings
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,22 @@ def load_app(ini_path: str) -> AttachmentMiddleware:
     app_settings = get_appsettings(ini_path, name="main")
     settings = without_plugin_include(app_settings)
     kinto_app = kinto.main(app_settings.global_conf, **settings)
-    return AttachmentMiddleware(kinto_app, settings)
+    return AttachmentMiddleware(kinto_app, effective_settings(kinto_app, settings))
+
+
+def effective_settings(kinto_app, ini_settings: dict) -> dict:
+    """Kinto's resolved settings, where ``KINTO_ATTACHMENT_BASE_URL``, ``KINTO_STORAGE_URL``
+    and the like have replaced the ini's values, so that the middleware (its record locks
+    included) sees what Kinto sees. Kinto wrapped by its profiler or New Relic has no
+    registry to read: the ini's values then, without overrides."""
+    registry = getattr(kinto_app, "registry", None)
+    if registry is None:
+        logger.warning(
+            "Kinto is wrapped (profiler, New Relic): attachment settings are read from the"
+            " ini file, environment variables do not override them"
+        )
+        return ini_settings
+    return from_kinto_settings(registry.settings)
 
 
 def __getattr__(name: str):

@@ -96,14 +96,16 @@ class PostgresCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@{HOST}:{self.port}/{database}"
 
-    def create_database(self, folder: Path) -> str:
-        """A new database with Kinto's tables; its URL."""
+    def create_database(self, folder: Path, migrate: bool = True) -> str:
+        """A new database with Kinto's tables (none without ``migrate``); its URL."""
         name = f"kinto_{next(self._names)}"
         _as_postgres(
             _binary("psql"), "-h", HOST, "-p", str(self.port), "-U", USER, "-q",
             "-c", f"CREATE DATABASE {name}",
         )  # fmt: skip
         url = self.url(name)
+        if not migrate:
+            return url
         ini = folder / f"migrate-{name}.ini"
         settings = "\n".join(f"{k} = {v}" for k, v in kinto_postgresql_settings(url).items())
         ini.write_text(f"[app:main]\nuse = egg:kinto\n{settings}\n")

@@ -130,27 +130,22 @@ def start_gunicorn(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    defaults: bool = True,
 ) -> GunicornServer:
     """Start ``gunicorn ARGS`` with one sync worker on ``127.0.0.1:port`` and wait for it.
 
-    ``args`` come last, so they can override the defaults. The caller owns the server and
-    must :meth:`~GunicornServer.stop` it (a fixture finalizer); it is stopped here if it
-    never becomes ready.
+    ``args`` come last, so they can override the defaults. With ``defaults=False`` the
+    command is ``gunicorn ARGS`` alone: a config file (``-c``) says the rest, ``port``
+    included. The caller owns the server and must :meth:`~GunicornServer.stop` it (a
+    fixture finalizer); it is stopped here if it never becomes ready.
     """
     port = port or free_port()
-    command = [
-        GUNICORN,
-        "--bind",
-        f"{HOST}:{port}",
-        "--no-control-socket",
-        "--workers",
-        "1",
-        "--graceful-timeout",
-        "5",
-        "--timeout",
-        "120",
-        *args,
-    ]
+    command = [GUNICORN, *args]
+    if defaults:
+        command[1:1] = [
+            "--bind", f"{HOST}:{port}", "--no-control-socket", "--workers", "1",
+            "--graceful-timeout", "5", "--timeout", "120",
+        ]  # fmt: skip
     full_env = {**os.environ, **(env or {})}
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
