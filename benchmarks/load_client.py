@@ -80,17 +80,32 @@ def check(target: Target) -> bytes:
     return body
 
 
-def run_batch(target: Target, count: int) -> float:
-    """``count`` requests one after another, each checked; the wall-clock seconds taken."""
+def run_batch(target: Target, count: int) -> tuple[float, float]:
+    """``count`` requests one after another, each checked; when they started and ended
+    (``time.perf_counter``: the system's monotonic clock, the same in every process)."""
     started = time.perf_counter()
     for _ in range(count):
         check(target)
-    return time.perf_counter() - started
+    return started, time.perf_counter()
 
 
-def _ignore_sigint() -> None:
-    """Ctrl-C is the parent's to handle: it stops the pool (and the servers) itself."""
+def run_alternating(targets: list[Target], count: int) -> list[float]:
+    """``count`` requests to each target, one client taking turns request by request
+    (first, second, first, ...); the wall-clock seconds spent on each target's requests."""
+    spent = [0.0] * len(targets)
+    for _ in range(count):
+        for index, target in enumerate(targets):
+            started = time.perf_counter()
+            check(target)
+            spent[index] += time.perf_counter() - started
+    return spent
+
+
+def _client_signals() -> None:
+    """Ctrl-C is the parent's to handle: it stops the servers and the pool itself, the
+    pool with SIGTERM, which must kill a client outright whatever handler it inherited."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class ClientPool:
@@ -98,7 +113,7 @@ class ClientPool:
 
     def __init__(self, clients: int):
         self.clients = clients
-        self._pool = multiprocessing.get_context("fork").Pool(clients, _ignore_sigint)
+        self._pool = multiprocessing.get_context("fork").Pool(clients, _client_signals)
 
     def __enter__(self) -> ClientPool:
         return self
@@ -114,9 +129,10 @@ class ClientPool:
         """About ``count`` requests, ``count // clients`` from each client at once.
 
         The requests actually sent (a multiple of ``clients``) and the wall-clock seconds
-        from handing out the work until the last client is done.
+        from the first client's start to the last one's end, as the clients saw them: the
+        pool's own messages around the batch are left out.
         """
         share = max(1, count // self.clients)
-        started = time.perf_counter()
-        self._pool.starmap(run_batch, [(target, share)] * self.clients, chunksize=1)
-        return share * self.clients, time.perf_counter() - started
+        spans = self._pool.starmap(run_batch, [(target, share)] * self.clients, chunksize=1)
+        seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+        return share * self.clients, seconds

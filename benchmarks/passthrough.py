@@ -1,34 +1,42 @@
 """Pass-through cost: what the middleware adds to requests that are not about attachments.
 
 Two gunicorns with the same settings (2 sync workers) serve Kinto from the same ini
-(memory backend, basic auth): bare, and wrapped by the middleware. Each is sent GETs and
+(memory backend, basic auth): bare, and wrapped by the middleware. Both are sent GETs and
 PATCHes of one small record (the PATCH body, ``{"data": {"title": "patched"}}``, is read
-and searched for ``attachment`` by the middleware), by one client at a time and by 8
-concurrent clients. Over real HTTP, because that is how a deployment pays for the
-middleware: parsing, sockets and worker scheduling dilute its cost, or not.
+and searched for ``attachment`` by the middleware), by one client and by 8 concurrent
+clients. Over real HTTP, because that is how a deployment pays for the middleware:
+parsing, sockets and worker scheduling dilute its cost, or not.
 
-Figures, per batch of requests:
+Figures:
 
 - server CPU per request: the CPU time (user + system) of the gunicorn master and its
-  workers, read before and after the batch. The client shares the machine's two cores
-  with the server, so wall-clock time also measures the client and whatever else runs;
-  the server's own CPU time is what the middleware adds to. Read from
+  workers, read before and after a round's requests. The client shares the machine's two
+  cores with the server, so wall-clock time also measures the client and whatever else
+  runs; the server's own CPU time is what the middleware adds to. Read from
   /proc/PID/schedstat, in nanoseconds: /proc/PID/stat's utime + stime is the same sum cut
-  to clock ticks (10 ms), over 1% of a batch's CPU.
+  to clock ticks (10 ms), several percent of a round's CPU.
 - requests per second, wall clock: what a client sees, noisier.
 
-The two servers take turns, batch by batch, the order alternating from round to round
-(bare, wrapped, wrapped, bare, ...), and the ratio wrapped/bare is taken pair by pair: a
-slow spell of the machine then weighs on both terms of a ratio. Reported: the median over
-the rounds of each figure and of the ratios. Every answer's status is checked (a 401 or a
-404 would look fast). The target, read from the table rather than asserted: wrapped CPU
-per request at most 1.03 times bare's.
+The machine is shared, and what else runs changes from one tenth of a second to the next,
+so the servers take turns closely and the ratio wrapped/bare is taken round by round:
 
-A ratio of two Kinto runs still wobbles by a few percent on a busy machine, so the
-dispatch itself is also timed in-process against a no-op app ("dispatch alone"): that is
-the whole cost the middleware adds to a request it does not handle.
+- one client: it alternates request by request (bare, wrapped, bare, wrapped, ...), both
+  servers' CPU read around the round; requests per second are one over the mean time of
+  a server's requests;
+- 8 clients: each server in turn gets a batch from all 8 at once, the order alternating
+  from round to round (bare, wrapped, wrapped, bare, ...).
 
-Usage: ``.venv/bin/python benchmarks/passthrough.py [--rounds 25] [--requests 400]``;
+Reported: the median over the rounds of each figure and of the ratios, with a 95%
+confidence interval for the median CPU ratio (from the order statistics, no assumption on
+the spread). Every answer is checked (a 401 or a 404 would look fast). The CPU used by
+other processes meanwhile is shown too. The target, read from the table rather than
+asserted: wrapped CPU per request at most 1.03 times bare's.
+
+The dispatch itself is also timed in-process against a no-op app ("dispatch alone"):
+the whole cost the middleware adds to a request it does not handle, without Kinto and
+gunicorn around it.
+
+Usage: ``.venv/bin/python benchmarks/passthrough.py [--rounds 60] [--requests 200]``;
 results are printed and written to benchmarks/results/passthrough.json.
 """
 
@@ -37,6 +45,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import platform
 import shutil
@@ -47,7 +56,7 @@ import tempfile
 import time
 import timeit
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -60,12 +69,14 @@ from procstat import CLOCK_TICKS_PER_S, cpu_times, process_tree
 
 METHODS = ("GET", "PATCH")
 PATCH_BODY = b'{"data": {"title": "patched"}}'
+CLIENTS = 8
+SEQUENTIAL, CONCURRENT = "sequential", f"concurrent-{CLIENTS}"
 #: Mode name -> number of concurrent clients.
-MODES = {"sequential": 1, "concurrent-8": 8}
+MODES = {SEQUENTIAL: 1, CONCURRENT: CLIENTS}
 SERVER_NAMES = (servers.BARE, servers.WRAPPED)
 TARGET_CPU_RATIO = 1.03
-DEFAULT_ROUNDS = 25
-DEFAULT_REQUESTS = 400
+DEFAULT_ROUNDS = 60
+DEFAULT_REQUESTS = 200
 WARMUP_REQUESTS = 200
 RESULTS_FILE = servers.BENCHMARKS_DIR / "results" / "passthrough.json"
 
@@ -76,7 +87,7 @@ class BenchmarkError(Exception):
 
 @dataclass
 class Batch:
-    """One batch of requests to one server.
+    """One server's requests of a round, and what they cost.
 
     ``other_cores``: CPU used meanwhile by processes other than this benchmark's (client,
     servers), in cores; the machine is shared, and a busy neighbour slows both the client
@@ -87,8 +98,6 @@ class Batch:
     requests: int
     seconds: float
     cpu_s: float
-    #: User time alone, from /proc/PID/stat: in clock ticks.
-    user_s: float
     other_cores: float
 
     @property
@@ -117,28 +126,81 @@ def request_targets(port: int) -> dict[str, load_client.Target]:
     }
 
 
+@dataclass
+class Usage:
+    """CPU seconds used: by each server (master and workers), and by every process on the
+    machine that is not this benchmark's."""
+
+    servers: dict[str, float]
+    others: float
+
+    def __sub__(self, before: Usage) -> Usage:
+        return Usage(
+            {name: cpu - before.servers[name] for name, cpu in self.servers.items()},
+            max(0.0, self.others - before.others),
+        )
+
+
+@dataclass
+class Processes:
+    """The processes read around every batch, found once: scanning all of /proc for them
+    takes milliseconds, reading their few files microseconds."""
+
+    #: Server name -> its gunicorn master and workers.
+    servers: dict[str, list[int]]
+    #: This benchmark's whole tree: this process, its client pool, both servers.
+    ours: list[int]
+
+    @classmethod
+    def scan(cls, running: list[servers.Server]) -> Processes:
+        return cls(
+            {server.name: sorted(process_tree(server.pid)) for server in running},
+            process_tree(os.getpid()),
+        )
+
+    def check(self, running: list[servers.Server]) -> None:
+        """A worker replaced since the scan (crashed, timed out) would make CPU wrong."""
+        for server in running:
+            if sorted(process_tree(server.pid)) != self.servers[server.name]:
+                raise BenchmarkError(f"{server.name}: its processes changed during the run")
+
+    def usage(self) -> Usage:
+        others = machine_busy_s() - sum(cpu_times(self.ours))
+        return Usage({name: cpu_seconds(pids) for name, pids in self.servers.items()}, others)
+
+
 def measured_batch(
+    processes: Processes,
     server: servers.Server,
     target: load_client.Target,
     count: int,
-    pool: load_client.ClientPool | None,
+    pool: load_client.ClientPool,
 ) -> Batch:
-    """``count`` requests, sequential (no pool) or from the pool's clients, with the
-    server's CPU read around them. A worker replaced meanwhile would make the CPU wrong."""
-    pids = process_tree(server.pid)
-    ours = process_tree(os.getpid())  # this client, its pool, both servers
-    busy_before, ours_before = machine_busy_s(), sum(cpu_times(ours))
-    cpu_before, user_before = cpu_seconds(pids), cpu_times(pids)[0]
-    if pool is None:
-        seconds = load_client.run_batch(target, count)
-    else:
-        count, seconds = pool.run_batch(target, count)
-    cpu_after, user_after = cpu_seconds(pids), cpu_times(pids)[0]
-    busy_after, ours_after = machine_busy_s(), sum(cpu_times(ours))
-    if sorted(process_tree(server.pid)) != sorted(pids):
-        raise BenchmarkError(f"{server.name}: its processes changed during a batch")
-    other_cores = max(0.0, (busy_after - busy_before) - (ours_after - ours_before)) / seconds
-    return Batch(count, seconds, cpu_after - cpu_before, user_after - user_before, other_cores)
+    """About ``count`` requests from the pool's clients at once, to one server."""
+    before = processes.usage()
+    count, seconds = pool.run_batch(target, count)
+    used = processes.usage() - before
+    return Batch(count, seconds, used.servers[server.name], used.others / seconds)
+
+
+def measured_alternating(
+    processes: Processes,
+    order: list[servers.Server],
+    targets: dict[str, dict[str, load_client.Target]],
+    method: str,
+    count: int,
+) -> dict[str, Batch]:
+    """``count`` requests to each server from one client, request by request in turn;
+    each server's time is that of its own requests."""
+    before = processes.usage()
+    started = time.perf_counter()
+    spent = load_client.run_alternating([targets[s.name][method] for s in order], count)
+    wall_s = time.perf_counter() - started
+    used = processes.usage() - before
+    return {
+        server.name: Batch(count, seconds, used.servers[server.name], used.others / wall_s)
+        for server, seconds in zip(order, spent, strict=True)
+    }
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -162,18 +224,29 @@ def machine_busy_s() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS_PER_S
 
 
+def median_interval(values: list[float], z: float = 1.96) -> tuple[float, float]:
+    """A 95% confidence interval for the median of ``values``, from their order
+    statistics (the normal approximation of the binomial): no assumption on the spread.
+    Under 6 values it cannot reach 95%: the smallest and largest are returned."""
+    ordered = sorted(values)
+    count = len(ordered)
+    rank = max(1, math.floor((count - z * math.sqrt(count)) / 2))
+    return ordered[rank - 1], ordered[count - rank]
+
+
 def summarize(method: str, mode: str, pairs: list[dict[str, Batch]]) -> dict:
     """Medians over the rounds, and the medians of the round-by-round ratios."""
 
     def median(name: str, figure: str) -> float:
         return statistics.median(getattr(pair[name], figure) for pair in pairs)
 
-    def median_ratio(figure: str) -> float:
-        return statistics.median(
+    def ratios(figure: str) -> list[float]:
+        return [
             getattr(pair[servers.WRAPPED], figure) / getattr(pair[servers.BARE], figure)
             for pair in pairs
-        )
+        ]
 
+    cpu_ratios = ratios("cpu_ms_per_request")
     others = [pair[name].other_cores for pair in pairs for name in SERVER_NAMES]
     return {
         "method": method,
@@ -187,8 +260,9 @@ def summarize(method: str, mode: str, pairs: list[dict[str, Batch]]) -> dict:
             }
             for name in SERVER_NAMES
         },
-        "cpu_ratio": round(median_ratio("cpu_ms_per_request"), 4),
-        "rps_ratio": round(median_ratio("rps"), 4),
+        "cpu_ratio": round(statistics.median(cpu_ratios), 4),
+        "cpu_ratio_95ci": [round(bound, 4) for bound in median_interval(cpu_ratios)],
+        "rps_ratio": round(statistics.median(ratios("rps")), 4),
         "other_cores": {
             "median": round(statistics.median(others), 3),
             "max": round(max(others), 3),
@@ -196,8 +270,9 @@ def summarize(method: str, mode: str, pairs: list[dict[str, Batch]]) -> dict:
         "details": [
             {
                 name: {
-                    **asdict(pair[name]),
+                    "requests": pair[name].requests,
                     "seconds": round(pair[name].seconds, 4),
+                    "cpu_s": round(pair[name].cpu_s, 6),
                     "other_cores": round(pair[name].other_cores, 3),
                 }
                 for name in SERVER_NAMES
@@ -215,14 +290,29 @@ def run_passthrough(
 ) -> dict:
     """Start both gunicorns under ``workdir``, measure, and always stop them again.
 
-    Each round runs every (method, mode) once on each server, ``requests`` requests per
-    batch. Returns a JSON-able dict: see :func:`rows` for the figures it holds.
+    Each round sends ``requests`` requests of each (method, mode) to each server; a first
+    round of :data:`WARMUP_REQUESTS` is not counted. Returns a JSON-able dict::
+
+        {"benchmark": "passthrough", "gunicorn": "--workers 2 ...", "rounds": 60,
+         "requests_per_round": 200, "units": {...}, "target_cpu_ratio": 1.03,
+         "results": [  # (GET, PATCH) x (sequential, concurrent-8), in that order
+             {"method": "GET", "mode": "sequential", "clients": 1, "runs": 60,
+              "bare": {"cpu_ms_per_request": ..., "rps": ...}, "wrapped": {...},
+              "cpu_ratio": ..., "cpu_ratio_95ci": [low, high], "rps_ratio": ...,
+              "other_cores": {"median": ..., "max": ...},
+              "details": [{"bare": {"requests", "seconds", "cpu_s", "other_cores"},
+                           "wrapped": {...}}, ...]},  # one per round
+             ...],
+         "dispatch_alone_us": {"GET": ..., "PATCH": ...}, "seconds": ...}
+
+    :func:`rows` turns it into table rows. Whatever ends the run (an error, Ctrl-C, a
+    ``SystemExit`` from a SIGTERM handler), the servers and the client pool are stopped.
     """
     log = log or (lambda line: None)
     started = time.monotonic()
     ini = servers.write_ini(workdir)
     running: list[servers.Server] = []
-    cells = [(method, mode) for mode in MODES for method in METHODS]
+    cells = [(method, mode) for mode in (SEQUENTIAL, CONCURRENT) for method in METHODS]
     pairs: dict[tuple[str, str], list[dict[str, Batch]]] = {cell: [] for cell in cells}
     try:
         for name in SERVER_NAMES:
@@ -232,23 +322,27 @@ def run_passthrough(
             targets[server.name] = request_targets(server.port)
             servers.wait_until_ready(server, targets[server.name]["GET"])
             log(f"{server.name} gunicorn (pid {server.pid}) ready on port {server.port}")
-        with load_client.ClientPool(max(MODES.values())) as pool:
-            pools = {mode: pool if clients > 1 else None for mode, clients in MODES.items()}
-            for server in running:  # warm-up: first requests, imports, caches
-                for method, mode in cells:
-                    target = targets[server.name][method]
-                    measured_batch(server, target, WARMUP_REQUESTS, pools[mode])
-            for index in range(rounds):
+        with load_client.ClientPool(CLIENTS) as pool:
+            processes = Processes.scan(running)
+            for index in range(rounds + 1):  # round 0: warm-up (imports, caches), dropped
+                count = requests if index else WARMUP_REQUESTS
                 order = running if index % 2 == 0 else running[::-1]
-                for method, mode in cells:
+                for method in METHODS:
+                    pair = measured_alternating(processes, order, targets, method, count)
+                    if index:
+                        pairs[method, SEQUENTIAL].append(pair)
+                for method in METHODS:
                     pair = {
                         server.name: measured_batch(
-                            server, targets[server.name][method], requests, pools[mode]
+                            processes, server, targets[server.name][method], count, pool
                         )
                         for server in order
                     }
-                    pairs[method, mode].append(pair)
-                log(f"round {index + 1}/{rounds} done ({time.monotonic() - started:.0f} s)")
+                    if index:
+                        pairs[method, CONCURRENT].append(pair)
+                processes.check(running)
+                if index and (index % 10 == 0 or index == rounds):
+                    log(f"round {index}/{rounds} ({time.monotonic() - started:.0f} s)")
     except (OSError, load_client.LoadError, servers.ServerError) as error:
         reports = "\n".join(server.report() for server in running)
         raise BenchmarkError(f"{error}\n{reports}") from error
@@ -259,15 +353,17 @@ def run_passthrough(
         "benchmark": "passthrough",
         "gunicorn": " ".join(servers.GUNICORN_SETTINGS),
         "rounds": rounds,
-        "requests_per_batch": requests,
+        "requests_per_round": requests,
         "units": {
             "cpu_ms_per_request": "ms of server CPU (user + system, gunicorn master and "
             "workers, /proc/PID/schedstat) per request, median over the rounds",
-            "rps": "requests per second, wall clock, median over the rounds",
+            "rps": "requests per second, wall clock, median over the rounds; one client: "
+            "1 / mean time of the server's requests",
             "cpu_ratio": "median over the rounds of wrapped / bare CPU per request",
+            "cpu_ratio_95ci": "95% confidence interval of that median (order statistics)",
             "rps_ratio": "median over the rounds of wrapped / bare requests per second",
             "dispatch_alone_us": "µs the middleware adds in-process around a no-op app",
-            "other_cores": "CPU used by other processes during the batches, in cores",
+            "other_cores": "CPU used by other processes meanwhile, in cores (/proc/stat)",
         },
         "results": [summarize(method, mode, pairs[method, mode]) for method, mode in cells],
         "target_cpu_ratio": TARGET_CPU_RATIO,
@@ -283,6 +379,7 @@ HEADER = (
     "bare CPU ms",
     "wrapped CPU ms",
     "CPU ratio",
+    "95% CI",
     "bare req/s",
     "wrapped req/s",
     "req/s ratio",
@@ -299,6 +396,7 @@ def rows(result: dict) -> list[tuple[str, ...]]:
             f"{cell[servers.BARE]['cpu_ms_per_request']:.3f}",
             f"{cell[servers.WRAPPED]['cpu_ms_per_request']:.3f}",
             f"{cell['cpu_ratio']:.3f}",
+            "{:.3f}-{:.3f}".format(*cell["cpu_ratio_95ci"]),
             f"{cell[servers.BARE]['rps']:.0f}",
             f"{cell[servers.WRAPPED]['rps']:.0f}",
             f"{cell['rps_ratio']:.3f}",
@@ -317,16 +415,16 @@ def print_table(result: dict) -> None:
     )
     for row in table:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-    print(
-        f"CPU ms: server CPU per request; medians over {result['rounds']} interleaved rounds "
-        f"of {result['requests_per_batch']} requests; ratios (wrapped/bare): medians of the "
-        f"rounds' ratios. Target: CPU ratio <= {result['target_cpu_ratio']}."
-    )
     others = [cell["other_cores"] for cell in result["results"]]
     print(
-        "Other processes on the machine during the batches: median "
-        f"{statistics.median(other['median'] for other in others):.2f} cores, "
-        f"max {max(other['max'] for other in others):.2f}."
+        f"CPU ms: server CPU per request. Medians over {result['rounds']} rounds of "
+        f"{result['requests_per_round']} requests per server; 1 client: alternating "
+        f"request by request,\n{CLIENTS} clients: a batch to each server in turn. Ratios "
+        "(wrapped/bare): medians of the rounds' ratios; 95% CI: of the CPU ratio.\n"
+        f"Target: CPU ratio <= {result['target_cpu_ratio']}. Other processes used "
+        f"{statistics.median(other['median'] for other in others):.2f} cores (median; "
+        f"max {max(other['max'] for other in others):.2f}) of the machine's "
+        f"{os.cpu_count()} meanwhile."
     )
     dispatch = result["dispatch_alone_us"]
     print(
@@ -391,13 +489,13 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=DEFAULT_ROUNDS,
-        help=f"interleaved rounds (default: {DEFAULT_ROUNDS})",
+        help=f"rounds, the servers taking turns within each (default: {DEFAULT_ROUNDS})",
     )
     parser.add_argument(
         "--requests",
         type=int,
         default=DEFAULT_REQUESTS,
-        help=f"requests per batch (default: {DEFAULT_REQUESTS})",
+        help=f"requests per server, method and mode in a round (default: {DEFAULT_REQUESTS})",
     )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.requests < max(MODES.values()):
