@@ -294,7 +294,7 @@ def run_passthrough(
     round of :data:`WARMUP_REQUESTS` is not counted. Returns a JSON-able dict::
 
         {"benchmark": "passthrough", "gunicorn": "--workers 2 ...", "rounds": 60,
-         "requests_per_round": 200, "units": {...}, "target_cpu_ratio": 1.03,
+         "requests_per_batch": 200, "units": {...}, "target_cpu_ratio": 1.03,
          "results": [  # (GET, PATCH) x (sequential, concurrent-8), in that order
              {"method": "GET", "mode": "sequential", "clients": 1, "runs": 60,
               "bare": {"cpu_ms_per_request": ..., "rps": ...}, "wrapped": {...},
@@ -353,7 +353,7 @@ def run_passthrough(
         "benchmark": "passthrough",
         "gunicorn": " ".join(servers.GUNICORN_SETTINGS),
         "rounds": rounds,
-        "requests_per_round": requests,
+        "requests_per_batch": requests,
         "units": {
             "cpu_ms_per_request": "ms of server CPU (user + system, gunicorn master and "
             "workers, /proc/PID/schedstat) per request, median over the rounds",
@@ -418,7 +418,7 @@ def print_table(result: dict) -> None:
     others = [cell["other_cores"] for cell in result["results"]]
     print(
         f"CPU ms: server CPU per request. Medians over {result['rounds']} rounds of "
-        f"{result['requests_per_round']} requests per server; 1 client: alternating "
+        f"{result['requests_per_batch']} requests per server; 1 client: alternating "
         f"request by request,\n{CLIENTS} clients: a batch to each server in turn. Ratios "
         "(wrapped/bare): medians of the rounds' ratios; 95% CI: of the CPU ratio.\n"
         f"Target: CPU ratio <= {result['target_cpu_ratio']}. Other processes used "
