@@ -1,121 +1,524 @@
 """Pass-through cost: what the middleware adds to requests that are not about attachments.
 
-Kinto (memory backend) is built in-process twice over the same app: bare, and wrapped by
-the middleware. A GET and a PATCH of a small record (the PATCH body is read and checked
-for ``attachment`` by the middleware) are timed in CPU seconds (steady on a noisy
-machine), in interleaved rounds (bare, wrapped, bare, ...), and the ratio is taken round
-by round.
+Two gunicorns with the same settings (2 sync workers) serve Kinto from the same ini
+(memory backend, basic auth): bare, and wrapped by the middleware. Both are sent GETs and
+PATCHes of one small record (the PATCH body, ``{"data": {"title": "patched"}}``, is read
+and searched for ``attachment`` by the middleware), by one client and by 8 concurrent
+clients. Over real HTTP, because that is how a deployment pays for the middleware:
+parsing, sockets and worker scheduling dilute its cost, or not.
 
-The ratio of two Kinto runs wobbles by a few percent on a busy machine, so the dispatch
-itself is also timed against a no-op app: that is the whole cost the middleware adds.
+Figures:
 
-Usage: ``.venv/bin/python benchmarks/passthrough.py [--rounds 9] [--requests 500]``
+- server CPU per request: the CPU time (user + system) of the gunicorn master and its
+  workers, read before and after a round's requests. The client shares the machine's two
+  cores with the server, so wall-clock time also measures the client and whatever else
+  runs; the server's own CPU time is what the middleware adds to. Read from
+  /proc/PID/schedstat, in nanoseconds: /proc/PID/stat's utime + stime is the same sum cut
+  to clock ticks (10 ms), several percent of a round's CPU.
+- requests per second, wall clock: what a client sees, noisier.
+
+The machine is shared, and what else runs changes from one tenth of a second to the next,
+so the servers take turns closely and the ratio wrapped/bare is taken round by round:
+
+- one client: it alternates request by request (bare, wrapped, bare, wrapped, ...), both
+  servers' CPU read around the round; requests per second are one over the mean time of
+  a server's requests;
+- 8 clients: each server in turn gets a batch from all 8 at once, the order alternating
+  from round to round (bare, wrapped, wrapped, bare, ...).
+
+Reported: the median over the rounds of each figure and of the ratios, with a 95%
+confidence interval for the median CPU ratio (from the order statistics, no assumption on
+the spread). Every answer is checked (a 401 or a 404 would look fast). The CPU used by
+other processes meanwhile is shown too. The target, read from the table rather than
+asserted: wrapped CPU per request at most 1.03 times bare's.
+
+The dispatch itself is also timed in-process against a no-op app ("dispatch alone"):
+the whole cost the middleware adds to a request it does not handle, without Kinto and
+gunicorn around it.
+
+Usage: ``.venv/bin/python benchmarks/passthrough.py [--rounds 60] [--requests 200]``;
+results are printed and written to benchmarks/results/passthrough.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import timeit
-import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
 
-import kinto
-from webob import Request
-
+import load_client
+import passthrough_servers as servers
 from kinto_attachment_mw import AttachmentMiddleware
+from passthrough_app import AUTHORIZATION, RECORD_PATH
+from procstat import CLOCK_TICKS_PER_S, cpu_times, process_tree
 
-RECORD = "/v1/buckets/b/collections/c/records/r"
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
-
-
-def build(storage_root: str):
-    settings = {
-        "kinto.storage_backend": "kinto.core.storage.memory",
-        "kinto.cache_backend": "kinto.core.cache.memory",
-        "kinto.permission_backend": "kinto.core.permission.memory",
-        "kinto.userid_hmac_secret": "bench",
-        "multiauth.policies": "basicauth",
-        "kinto.bucket_create_principals": "system.Authenticated",
-        "kinto.attachment.base_path": storage_root,
-    }
-    bare = kinto.main({}, **settings)
-    return bare, AttachmentMiddleware(bare, settings)
-
-
-def call(app, method: str, path: str, body: bytes = b"") -> int:
-    request = Request.blank(path, method=method, headers=AUTH)
-    if body:
-        request.body = body
-        request.content_type = "application/json"
-    return request.get_response(app).status_int
-
-
+METHODS = ("GET", "PATCH")
 PATCH_BODY = b'{"data": {"title": "patched"}}'
+CLIENTS = 8
+SEQUENTIAL, CONCURRENT = "sequential", f"concurrent-{CLIENTS}"
+#: Mode name -> number of concurrent clients.
+MODES = {SEQUENTIAL: 1, CONCURRENT: CLIENTS}
+SERVER_NAMES = (servers.BARE, servers.WRAPPED)
+TARGET_CPU_RATIO = 1.03
+DEFAULT_ROUNDS = 60
+DEFAULT_REQUESTS = 200
+WARMUP_REQUESTS = 200
+RESULTS_FILE = servers.BENCHMARKS_DIR / "results" / "passthrough.json"
 
 
-def cpu_per_request(app, count: int, method: str = "GET") -> float:
-    body = PATCH_BODY if method == "PATCH" else b""
-    start = time.process_time()
-    for _ in range(count):
-        assert call(app, method, RECORD, body) == 200
-    return (time.process_time() - start) / count
+class BenchmarkError(Exception):
+    """A failed request or a server gone: the numbers would mean nothing."""
 
 
-def dispatch_overhead_us(storage_root: str, count: int = 200_000) -> float:
-    """What deciding "not mine" costs, around an app that does nothing."""
+@dataclass
+class Batch:
+    """One server's requests of a round, and what they cost.
+
+    ``other_cores``: CPU used meanwhile by processes other than this benchmark's (client,
+    servers), in cores; the machine is shared, and a busy neighbour slows both the client
+    and the server, and inflates the server's CPU time too (caches, and a virtual CPU
+    taken away by the host is not told apart from a busy one).
+    """
+
+    requests: int
+    seconds: float
+    cpu_s: float
+    other_cores: float
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s / self.requests * 1000
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def request_targets(port: int) -> dict[str, load_client.Target]:
+    """The GET and the PATCH of the seeded record, as bytes ready to send to ``port``."""
+    host = servers.HOST
+    headers = {"Authorization": AUTHORIZATION}
+    patch_headers = {**headers, "Content-Type": "application/json"}
+    return {
+        "GET": load_client.Target(
+            host, port, load_client.build_request("GET", RECORD_PATH, host, port, headers)
+        ),
+        "PATCH": load_client.Target(
+            host,
+            port,
+            load_client.build_request("PATCH", RECORD_PATH, host, port, patch_headers, PATCH_BODY),
+        ),
+    }
+
+
+@dataclass
+class Usage:
+    """CPU seconds used: by each server (master and workers), and by every process on the
+    machine that is not this benchmark's."""
+
+    servers: dict[str, float]
+    others: float
+
+    def __sub__(self, before: Usage) -> Usage:
+        return Usage(
+            {name: cpu - before.servers[name] for name, cpu in self.servers.items()},
+            max(0.0, self.others - before.others),
+        )
+
+
+@dataclass
+class Processes:
+    """The processes read around every batch, found once: scanning all of /proc for them
+    takes milliseconds, reading their few files microseconds."""
+
+    #: Server name -> its gunicorn master and workers.
+    servers: dict[str, list[int]]
+    #: This benchmark's whole tree: this process, its client pool, both servers.
+    ours: list[int]
+
+    @classmethod
+    def scan(cls, running: list[servers.Server]) -> Processes:
+        return cls(
+            {server.name: sorted(process_tree(server.pid)) for server in running},
+            process_tree(os.getpid()),
+        )
+
+    def check(self, running: list[servers.Server]) -> None:
+        """A worker replaced since the scan (crashed, timed out) would make CPU wrong."""
+        for server in running:
+            if sorted(process_tree(server.pid)) != self.servers[server.name]:
+                raise BenchmarkError(f"{server.name}: its processes changed during the run")
+
+    def usage(self) -> Usage:
+        others = machine_busy_s() - sum(cpu_times(self.ours))
+        return Usage({name: cpu_seconds(pids) for name, pids in self.servers.items()}, others)
+
+
+def measured_batch(
+    processes: Processes,
+    server: servers.Server,
+    target: load_client.Target,
+    count: int,
+    pool: load_client.ClientPool,
+) -> Batch:
+    """About ``count`` requests from the pool's clients at once, to one server."""
+    before = processes.usage()
+    count, seconds = pool.run_batch(target, count)
+    used = processes.usage() - before
+    return Batch(count, seconds, used.servers[server.name], used.others / seconds)
+
+
+def measured_alternating(
+    processes: Processes,
+    order: list[servers.Server],
+    targets: dict[str, dict[str, load_client.Target]],
+    method: str,
+    count: int,
+) -> dict[str, Batch]:
+    """``count`` requests to each server from one client, request by request in turn;
+    each server's time is that of its own requests."""
+    before = processes.usage()
+    started = time.perf_counter()
+    spent = load_client.run_alternating([targets[s.name][method] for s in order], count)
+    wall_s = time.perf_counter() - started
+    used = processes.usage() - before
+    return {
+        server.name: Batch(count, seconds, used.servers[server.name], used.others / wall_s)
+        for server, seconds in zip(order, spent, strict=True)
+    }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Summed CPU time (user + system) of ``pids``, to the nanosecond where the kernel
+    says (/proc/PID/schedstat: time spent running), else in clock ticks (/proc/PID/stat)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat") as schedstat:
+                total += int(schedstat.read().split()[0]) / 1e9
+        except (FileNotFoundError, ProcessLookupError):  # no schedstat, or a process gone
+            total += sum(cpu_times([pid]))
+    return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all but idle and iowait): /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS_PER_S
+
+
+def median_interval(values: list[float], z: float = 1.96) -> tuple[float, float]:
+    """A 95% confidence interval for the median of ``values``, from their order
+    statistics (the normal approximation of the binomial): no assumption on the spread.
+    Under 6 values it cannot reach 95%: the smallest and largest are returned."""
+    ordered = sorted(values)
+    count = len(ordered)
+    rank = max(1, math.floor((count - z * math.sqrt(count)) / 2))
+    return ordered[rank - 1], ordered[count - rank]
+
+
+def summarize(method: str, mode: str, pairs: list[dict[str, Batch]]) -> dict:
+    """Medians over the rounds, and the medians of the round-by-round ratios."""
+
+    def median(name: str, figure: str) -> float:
+        return statistics.median(getattr(pair[name], figure) for pair in pairs)
+
+    def ratios(figure: str) -> list[float]:
+        return [
+            getattr(pair[servers.WRAPPED], figure) / getattr(pair[servers.BARE], figure)
+            for pair in pairs
+        ]
+
+    cpu_ratios = ratios("cpu_ms_per_request")
+    others = [pair[name].other_cores for pair in pairs for name in SERVER_NAMES]
+    return {
+        "method": method,
+        "mode": mode,
+        "clients": MODES[mode],
+        "runs": len(pairs),
+        **{
+            name: {
+                "cpu_ms_per_request": round(median(name, "cpu_ms_per_request"), 4),
+                "rps": round(median(name, "rps"), 1),
+            }
+            for name in SERVER_NAMES
+        },
+        "cpu_ratio": round(statistics.median(cpu_ratios), 4),
+        "cpu_ratio_95ci": [round(bound, 4) for bound in median_interval(cpu_ratios)],
+        "rps_ratio": round(statistics.median(ratios("rps")), 4),
+        "other_cores": {
+            "median": round(statistics.median(others), 3),
+            "max": round(max(others), 3),
+        },
+        "details": [
+            {
+                name: {
+                    "requests": pair[name].requests,
+                    "seconds": round(pair[name].seconds, 4),
+                    "cpu_s": round(pair[name].cpu_s, 6),
+                    "other_cores": round(pair[name].other_cores, 3),
+                }
+                for name in SERVER_NAMES
+            }
+            for pair in pairs
+        ],
+    }
+
+
+def run_passthrough(
+    workdir: Path,
+    rounds: int = DEFAULT_ROUNDS,
+    requests: int = DEFAULT_REQUESTS,
+    log: Callable[[str], None] | None = print,
+) -> dict:
+    """Start both gunicorns under ``workdir``, measure, and always stop them again.
+
+    Each round sends ``requests`` requests of each (method, mode) to each server; a first
+    round of :data:`WARMUP_REQUESTS` is not counted. Returns a JSON-able dict::
+
+        {"benchmark": "passthrough", "gunicorn": "--workers 2 ...", "rounds": 60,
+         "requests_per_batch": 200, "units": {...}, "target_cpu_ratio": 1.03,
+         "results": [  # (GET, PATCH) x (sequential, concurrent-8), in that order
+             {"method": "GET", "mode": "sequential", "clients": 1, "runs": 60,
+              "bare": {"cpu_ms_per_request": ..., "rps": ...}, "wrapped": {...},
+              "cpu_ratio": ..., "cpu_ratio_95ci": [low, high], "rps_ratio": ...,
+              "other_cores": {"median": ..., "max": ...},
+              "details": [{"bare": {"requests", "seconds", "cpu_s", "other_cores"},
+                           "wrapped": {...}}, ...]},  # one per round
+             ...],
+         "dispatch_alone_us": {"GET": ..., "PATCH": ...}, "seconds": ...}
+
+    :func:`rows` turns it into table rows. Whatever ends the run (an error, Ctrl-C, a
+    ``SystemExit`` from a SIGTERM handler), the servers and the client pool are stopped.
+    """
+    log = log or (lambda line: None)
+    started = time.monotonic()
+    ini = servers.write_ini(workdir)
+    running: list[servers.Server] = []
+    cells = [(method, mode) for mode in (SEQUENTIAL, CONCURRENT) for method in METHODS]
+    pairs: dict[tuple[str, str], list[dict[str, Batch]]] = {cell: [] for cell in cells}
+    try:
+        for name in SERVER_NAMES:
+            running.append(servers.start(name, workdir, ini))
+        targets = {}
+        for server in running:
+            targets[server.name] = request_targets(server.port)
+            servers.wait_until_ready(server, targets[server.name]["GET"])
+            log(f"{server.name} gunicorn (pid {server.pid}) ready on port {server.port}")
+        with load_client.ClientPool(CLIENTS) as pool:
+            processes = Processes.scan(running)
+            for index in range(rounds + 1):  # round 0: warm-up (imports, caches), dropped
+                count = requests if index else WARMUP_REQUESTS
+                order = running if index % 2 == 0 else running[::-1]
+                for method in METHODS:
+                    pair = measured_alternating(processes, order, targets, method, count)
+                    if index:
+                        pairs[method, SEQUENTIAL].append(pair)
+                for method in METHODS:
+                    pair = {
+                        server.name: measured_batch(
+                            processes, server, targets[server.name][method], count, pool
+                        )
+                        for server in order
+                    }
+                    if index:
+                        pairs[method, CONCURRENT].append(pair)
+                processes.check(running)
+                if index and (index % 10 == 0 or index == rounds):
+                    log(f"round {index}/{rounds} ({time.monotonic() - started:.0f} s)")
+    except (OSError, load_client.LoadError, servers.ServerError) as error:
+        reports = "\n".join(server.report() for server in running)
+        raise BenchmarkError(f"{error}\n{reports}") from error
+    finally:
+        for server in running:
+            servers.stop(server)
+    return {
+        "benchmark": "passthrough",
+        "gunicorn": " ".join(servers.GUNICORN_SETTINGS),
+        "rounds": rounds,
+        "requests_per_batch": requests,
+        "units": {
+            "cpu_ms_per_request": "ms of server CPU (user + system, gunicorn master and "
+            "workers, /proc/PID/schedstat) per request, median over the rounds",
+            "rps": "requests per second, wall clock, median over the rounds; one client: "
+            "1 / mean time of the server's requests",
+            "cpu_ratio": "median over the rounds of wrapped / bare CPU per request",
+            "cpu_ratio_95ci": "95% confidence interval of that median (order statistics)",
+            "rps_ratio": "median over the rounds of wrapped / bare requests per second",
+            "dispatch_alone_us": "µs the middleware adds in-process around a no-op app",
+            "other_cores": "CPU used by other processes meanwhile, in cores (/proc/stat)",
+        },
+        "results": [summarize(method, mode, pairs[method, mode]) for method, mode in cells],
+        "target_cpu_ratio": TARGET_CPU_RATIO,
+        "dispatch_alone_us": {method: round(dispatch_overhead_us(method), 3) for method in METHODS},
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+HEADER = (
+    "request",
+    "clients",
+    "runs",
+    "bare CPU ms",
+    "wrapped CPU ms",
+    "CPU ratio",
+    "95% CI",
+    "bare req/s",
+    "wrapped req/s",
+    "req/s ratio",
+)
+
+
+def rows(result: dict) -> list[tuple[str, ...]]:
+    """One table row (strings, in :data:`HEADER`'s order) per (method, mode)."""
+    return [
+        (
+            cell["method"],
+            str(cell["clients"]),
+            str(cell["runs"]),
+            f"{cell[servers.BARE]['cpu_ms_per_request']:.3f}",
+            f"{cell[servers.WRAPPED]['cpu_ms_per_request']:.3f}",
+            f"{cell['cpu_ratio']:.3f}",
+            "{:.3f}-{:.3f}".format(*cell["cpu_ratio_95ci"]),
+            f"{cell[servers.BARE]['rps']:.0f}",
+            f"{cell[servers.WRAPPED]['rps']:.0f}",
+            f"{cell['rps_ratio']:.3f}",
+        )
+        for cell in result["results"]
+    ]
+
+
+def print_table(result: dict) -> None:
+    table = [HEADER, *rows(result)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    table.insert(1, tuple("-" * width for width in widths))
+    print(
+        f"Pass-through: a small record over HTTP, gunicorn {result['gunicorn']}, "
+        "bare Kinto against Kinto wrapped"
+    )
+    for row in table:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    others = [cell["other_cores"] for cell in result["results"]]
+    print(
+        f"CPU ms: server CPU per request. Medians over {result['rounds']} rounds of "
+        f"{result['requests_per_batch']} requests per server; 1 client: alternating "
+        f"request by request,\n{CLIENTS} clients: a batch to each server in turn. Ratios "
+        "(wrapped/bare): medians of the rounds' ratios; 95% CI: of the CPU ratio.\n"
+        f"Target: CPU ratio <= {result['target_cpu_ratio']}. Other processes used "
+        f"{statistics.median(other['median'] for other in others):.2f} cores (median; "
+        f"max {max(other['max'] for other in others):.2f}) of the machine's "
+        f"{os.cpu_count()} meanwhile."
+    )
+    dispatch = result["dispatch_alone_us"]
+    print(
+        "Dispatch alone (in-process, around a no-op app): "
+        + ", ".join(f"{method} {us:.2f} µs" for method, us in dispatch.items())
+    )
+
+
+def dispatch_overhead_us(method: str = "GET", count: int = 100_000) -> float:
+    """What deciding "not mine" costs per request, around an app that does nothing.
+
+    For a PATCH that includes reading the body and handing it on.
+    """
 
     def noop(environ, start_response):
         return [b""]
 
-    wrapped = AttachmentMiddleware(noop, {"kinto.attachment.base_path": storage_root})
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": RECORD}
-    bare_s = min(timeit.repeat(lambda: noop(environ, None), number=count, repeat=5))
-    wrapped_s = min(timeit.repeat(lambda: wrapped(environ, None), number=count, repeat=5))
+    with tempfile.TemporaryDirectory() as root:
+        wrapped = AttachmentMiddleware(noop, {"kinto.attachment.base_path": root})
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": RECORD_PATH}
+    if method == "PATCH":
+        environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(PATCH_BODY)))
+
+    def fresh_environ() -> dict:
+        return {**environ, "wsgi.input": io.BytesIO(PATCH_BODY)}
+
+    bare_s = min(timeit.repeat(lambda: noop(fresh_environ(), None), number=count, repeat=5))
+    wrapped_s = min(timeit.repeat(lambda: wrapped(fresh_environ(), None), number=count, repeat=5))
     return (wrapped_s - bare_s) / count * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--requests", type=int, default=500)
-    args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    with tempfile.TemporaryDirectory() as root:
-        bare, wrapped = build(root)
-        for path in ("/v1/buckets/b", "/v1/buckets/b/collections/c"):
-            call(bare, "PUT", path, b"{}")
-        call(bare, "PUT", RECORD, b'{"data": {"title": "small"}}')
-        pairs = {"GET": [], "PATCH": []}
-        for method, measured in pairs.items():
-            cpu_per_request(bare, 100, method)  # warm-up
-            cpu_per_request(wrapped, 100, method)
-            for _ in range(args.rounds):
-                measured.append(
-                    (
-                        cpu_per_request(bare, args.requests, method),
-                        cpu_per_request(wrapped, args.requests, method),
-                    )
-                )
-        overhead_us = dispatch_overhead_us(root)
-    print("\nPass-through: a small record, in-process, CPU time per request")
-    for method, measured in pairs.items():
-        bare_ms = statistics.median(b for b, _ in measured) * 1000
-        wrapped_ms = statistics.median(w for _, w in measured) * 1000
-        ratio = statistics.median(w / b for b, w in measured)
-        print(
-            f"  {method:5} bare Kinto {bare_ms:.3f} ms, wrapped {wrapped_ms:.3f} ms,"
-            f" ratio {ratio:.3f}"
-        )
-    print(f"  ({args.rounds} interleaved rounds of {args.requests} requests, median ratio)")
-    bare_get_ms = statistics.median(b for b, _ in pairs["GET"]) * 1000
-    print(
-        f"  dispatch alone: {overhead_us:.2f} us per request"
-        f" ({overhead_us / (bare_get_ms * 1000):.4%} of bare Kinto's CPU per GET)"
+def environment() -> dict:
+    """What the numbers depend on."""
+    return {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "kinto": version("kinto"),
+        "gunicorn": version("gunicorn"),
+        "kinto_attachment_mw": version("kinto-attachment-mw"),
+    }
+
+
+def _cpu_model() -> str:
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop gunicorn."""
+    sys.exit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"rounds, the servers taking turns within each (default: {DEFAULT_ROUNDS})",
     )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=DEFAULT_REQUESTS,
+        help=f"requests per server, method and mode in a round (default: {DEFAULT_REQUESTS})",
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.requests < max(MODES.values()):
+        parser.error(f"--rounds must be at least 1, --requests at least {max(MODES.values())}")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-passthrough-"))
+    try:
+        result = run_passthrough(workdir, args.rounds, args.requests)
+    except BenchmarkError as error:
+        print(f"\nFAILED: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted: gunicorn stopped, temporary files removed.", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print_table(result)
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps({"environment": environment(), **result}, indent=2) + "\n")
+    print(f"Results written to {RESULTS_FILE} ({result['seconds']:.0f} s)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

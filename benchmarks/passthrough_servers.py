@@ -1,0 +1,162 @@
+"""The two gunicorns of the pass-through benchmark: bare Kinto and Kinto wrapped.
+
+Same ini, same gunicorn settings, each in its own process group on a free local port, with
+its log kept in the work directory to show why a step failed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import load_client
+
+HOST = "127.0.0.1"
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+STARTUP_TIMEOUT_S = 60
+BARE, WRAPPED = "bare", "wrapped"
+#: Both servers run under these: two sync workers, as many as the machine has cores.
+GUNICORN_SETTINGS = ("--workers", "2", "--worker-class", "sync", "--no-control-socket")
+
+INI_TEMPLATE = """\
+[app:main]
+use = egg:kinto
+kinto.storage_backend = kinto.core.storage.memory
+kinto.storage_url =
+kinto.cache_backend = kinto.core.cache.memory
+kinto.cache_url =
+kinto.permission_backend = kinto.core.permission.memory
+kinto.permission_url =
+kinto.userid_hmac_secret = benchmark-secret
+multiauth.policies = basicauth
+kinto.bucket_create_principals = system.Authenticated
+kinto.attachment.base_path = {storage}
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s
+"""
+
+
+class ServerError(Exception):
+    """A server that would not start, or died."""
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def state(self) -> str:
+        return "running" if self.process.poll() is None else f"exited ({self.process.returncode})"
+
+    def report(self, lines: int = 30) -> str:
+        """Is it alive, and what did it log last."""
+        try:
+            text = "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            text = "(no log)"
+        return f"{self.name} gunicorn is {self.state()}; end of its log:\n{text}"
+
+
+def write_ini(workdir: Path) -> Path:
+    storage = workdir / "attachments"
+    storage.mkdir(exist_ok=True)
+    ini = workdir / "passthrough.ini"
+    ini.write_text(INI_TEMPLATE.format(storage=storage))
+    return ini
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_command(name: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"passthrough_app:{name}",
+        "--pythonpath",
+        str(BENCHMARKS_DIR),
+        "--bind",
+        f"{HOST}:{port}",
+        *GUNICORN_SETTINGS,
+    ]
+
+
+def start(name: str, workdir: Path, ini: Path) -> Server:
+    """gunicorn serving ``passthrough_app:<name>``, in its own session so that Ctrl-C
+    reaches only the benchmark, which then stops the server itself."""
+    port = free_port()
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            gunicorn_command(name, port),
+            cwd=workdir,
+            env={**os.environ, "KINTO_INI": str(ini)},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Server(name, process, port, log)
+
+
+def wait_until_ready(server: Server, probe: load_client.Target) -> None:
+    """Until ``probe`` (a request for the seeded record) is answered as expected."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ServerError(f"{server.name} gunicorn {server.state()} while starting")
+        try:
+            load_client.check(probe)
+            return
+        except (OSError, load_client.LoadError) as error:  # not listening yet, importing
+            last_error = error
+            time.sleep(0.2)
+    raise ServerError(f"{server.name}: not ready after {STARTUP_TIMEOUT_S} s ({last_error})")
+
+
+def stop(server: Server) -> None:
+    """Quick shutdown (SIGINT) of the master; kill its whole session if it hangs."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.process.wait()
