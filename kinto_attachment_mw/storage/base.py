@@ -49,8 +49,13 @@ class Storage(abc.ABC):
         self.base_url = base_url
 
     @abc.abstractmethod
-    def open_writer(self, key: str, content_type: str) -> FileWriter:
-        """Start storing a file under ``key`` (or a free variant of it)."""
+    def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
+        """Start storing a file under ``key`` (or a free variant of it).
+
+        ``size_hint``, when known, is an upper bound of the file's size (the request's
+        Content-Length, the size limit): a backend that sends files in parts picks a part
+        size from it. Writing more than that is not refused by the writer.
+        """
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

@@ -27,14 +27,15 @@ from .s3_meta import (
     is_precondition_failed,
     unavailable,
 )
-from .s3_writer import S3Writer
+from .s3_writer import MIN_PART_SIZE, PartBody, S3Writer
 
 logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-#: Files up to this size go in one request; larger ones in parts of this size (S3's
-#: minimum part is 5 MiB; 10,000 parts of 8 MiB allow files up to 78 GiB).
-PART_SIZE = 8 * MiB
+#: Files up to this size go in one request; larger ones in parts of this size, S3's
+#: smallest, as an upload holds two parts in memory. Parts are larger for a file that
+#: 10,000 of them would not hold (see :func:`.s3_writer.part_size`).
+PART_SIZE = MIN_PART_SIZE
 #: Largest object one ``CopyObject`` may copy; larger ones are copied in parts.
 COPY_LIMIT = 5 * 1024 * MiB
 _COPY_PART_SIZE = 64 * MiB
@@ -72,6 +73,9 @@ class S3Storage(Storage):
             region_name=settings.region,
         )
         self.client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+        # botocore's own default; "when_required" (its setting, or its environment
+        # variable) says the S3 service takes no checksums: none is sent then.
+        self.checksums = self.client.meta.config.request_checksum_calculation != "when_required"
 
     def call(self, operation: str, key: str, **params):
         """One S3 request; library errors become :class:`StorageUnavailable`."""
@@ -93,10 +97,16 @@ class S3Storage(Storage):
     def acl_params(self) -> dict[str, str]:
         return {"ACL": self.acl} if self.acl else {}
 
-    def open_writer(self, key: str, content_type: str) -> FileWriter:
+    def checksum_params(self, body: PartBody) -> dict[str, str]:
+        """The CRC32 S3 checks the body against: what botocore sends by default."""
+        if not self.checksums:
+            return {}
+        return {"ChecksumAlgorithm": "CRC32", "ChecksumCRC32": body.checksum()}
+
+    def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
         if not key or key.startswith("/") or "\x00" in key:
             raise StorageUnavailable(f"cannot write {key!r}: not a relative key")
-        return S3Writer(self, key, content_type)
+        return S3Writer(self, key, content_type, size_hint)
 
     def delete(self, key: str) -> None:
         self.call("delete_object", key, Key=key)
