@@ -22,7 +22,7 @@ from botocore.config import Config
 from kinto_attachment_mw.gzip_sink import gzip_size_bound
 from kinto_attachment_mw.middleware import AttachmentMiddleware
 from kinto_attachment_mw.storage import LocalStorage, s3_writer
-from kinto_attachment_mw.storage.s3 import S3Storage
+from kinto_attachment_mw.storage.s3 import FINISH_READ_TIMEOUT, S3Storage
 from kinto_attachment_mw.storage.s3_writer import (
     MAX_PART_SIZE,
     MAX_PARTS,
@@ -32,7 +32,7 @@ from kinto_attachment_mw.storage.s3_writer import (
 )
 from kinto_attachment_mw.uploads import _size_bound
 
-from .conftest import TEST_PART_SIZE, Uploads, kinto_settings, s3_storage
+from .conftest import TEST_PART_SIZE, Uploads, kinto_settings, s3_settings, s3_storage
 from .s3_servers import StallingProxy, pending_uploads
 
 MiB = 1024 * 1024
@@ -256,3 +256,12 @@ def test_part_body_reads_slices_and_rewinds():
     assert bytes(body.read(-1)) == b"0123456789"
     assert body.seek(-2, 2) == 8
     assert bytes(body.read(100)) == b"89"
+
+
+def test_finishing_requests_wait_longer_than_the_others(moto):
+    """Completing an upload or copying an object takes time with its size."""
+    storage = S3Storage(s3_settings("b", moto.url, timeout_seconds=5.0))
+    finishing = storage.finishing_client.meta.config
+    assert finishing.read_timeout == FINISH_READ_TIMEOUT
+    assert finishing.connect_timeout == storage.client.meta.config.connect_timeout == 5.0
+    assert finishing.retries == storage.client.meta.config.retries

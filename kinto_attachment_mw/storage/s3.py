@@ -48,6 +48,11 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 2},
     max_pool_connections=20,
 )
+#: ``CompleteMultipartUpload`` and ``CopyObject`` take time in proportion to the object's
+#: size, and S3-compatible servers (MinIO, moto) send nothing until they are done (AWS
+#: sends spaces meanwhile): their read timeout is at least this long (moto takes about
+#: 20 s to complete a 2 GiB upload, 10 s to copy it).
+FINISH_READ_TIMEOUT = 120
 
 
 class S3Storage(Storage):
@@ -73,14 +78,22 @@ class S3Storage(Storage):
             region_name=settings.region,
         )
         self.client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+        finishing = Config(read_timeout=max(config.read_timeout, FINISH_READ_TIMEOUT))
+        self.finishing_client = session.client(
+            "s3", endpoint_url=settings.endpoint_url, config=config.merge(finishing)
+        )
         # botocore's own default; "when_required" (its setting, or its environment
         # variable) says the S3 service takes no checksums: none is sent then.
         self.checksums = self.client.meta.config.request_checksum_calculation != "when_required"
 
-    def call(self, operation: str, key: str, **params):
-        """One S3 request; library errors become :class:`StorageUnavailable`."""
+    def call(self, operation: str, key: str, *, finishing: bool = False, **params):
+        """One S3 request; library errors become :class:`StorageUnavailable`.
+
+        ``finishing``: one of the requests that take time with the object's size
+        (see :data:`FINISH_READ_TIMEOUT`)."""
+        client = self.finishing_client if finishing else self.client
         try:
-            return getattr(self.client, operation)(Bucket=self.bucket, **params)
+            return getattr(client, operation)(Bucket=self.bucket, **params)
         except S3_ERRORS as error:
             raise unavailable(operation, key, error) from error
 
@@ -158,13 +171,13 @@ class S3Storage(Storage):
         }
         source = {"Bucket": self.bucket, "Key": key}
         if head["ContentLength"] <= self.copy_limit:
-            self.call("copy_object", key, Key=key, CopySource=source, **params)
+            self.call("copy_object", key, finishing=True, Key=key, CopySource=source, **params)
             return
         transfer = TransferConfig(
             multipart_threshold=self.copy_limit, multipart_chunksize=_COPY_PART_SIZE
         )
         try:
-            self.client.copy(source, self.bucket, key, ExtraArgs=params, Config=transfer)
+            self.finishing_client.copy(source, self.bucket, key, ExtraArgs=params, Config=transfer)
         except S3_ERRORS as error:
             raise unavailable("copy", key, error) from error
 

@@ -298,7 +298,7 @@ class S3Writer(FileWriter):
         self._buffer = self._spare = None  # not needed for the (long) rest
         storage, key = self._storage, self._key
         try:
-            storage.client.complete_multipart_upload(
+            storage.finishing_client.complete_multipart_upload(
                 Bucket=storage.bucket,
                 Key=key,
                 UploadId=self._upload_id,
