@@ -66,7 +66,7 @@ class AttachmentEndpoint:
         written: KintoResponse | None = None
         try:
             form = parse_form(
-                iter_body(environ, length),
+                iter_body(environ, length, self.storage.upload_read_size),
                 boundary,
                 lambda part: stored.open(part, policy, record),
             )

@@ -32,7 +32,15 @@ from kinto_attachment_mw.storage.s3_writer import (
 )
 from kinto_attachment_mw.uploads import _size_bound
 
-from .conftest import TEST_PART_SIZE, Uploads, kinto_settings, s3_settings, s3_storage
+from .conftest import (
+    TEST_PART_SIZE,
+    Uploads,
+    build_app,
+    build_s3_app,
+    kinto_settings,
+    s3_settings,
+    s3_storage,
+)
 from .s3_servers import StallingProxy, pending_uploads
 
 MiB = 1024 * 1024
@@ -265,3 +273,35 @@ def test_finishing_requests_wait_longer_than_the_others(moto):
     assert finishing.read_timeout == FINISH_READ_TIMEOUT
     assert finishing.connect_timeout == storage.client.meta.config.connect_timeout == 5.0
     assert finishing.retries == storage.client.meta.config.retries
+
+
+class ReadSizes:
+    """Wraps an app; keeps the size of every read of the request body."""
+
+    def __init__(self, app):
+        self.app = app
+        self.sizes: list[int] = []
+
+    def __call__(self, environ, start_response):
+        stream, sizes = environ["wsgi.input"], self.sizes
+
+        class Recording:
+            def read(self, size=-1):
+                sizes.append(size)
+                return stream.read(size)
+
+        environ["wsgi.input"] = Recording()
+        return self.app(environ, start_response)
+
+
+def test_uploads_to_s3_read_the_request_in_small_pieces(moto, storage_root):
+    """S3 sets the pace, so the request is read 128 KiB at a time, not 1 MiB: fewer
+    copies of it held at once beside the two parts."""
+    bucket = moto.new_bucket()
+    s3_app = build_s3_app(bucket, moto.url, storage=s3_storage(bucket, moto.url))
+    local_app = build_app(storage_root)
+    content = os.urandom(3 * MiB)
+    for app, read_size in ((s3_app, 128 * 1024), (local_app, MiB)):
+        recorder = ReadSizes(app.app)
+        Uploads(webtest.TestApp(recorder), storage_root).upload("r1", "f.txt", content)
+        assert max(recorder.sizes) == read_size

@@ -56,6 +56,12 @@ FINISH_READ_TIMEOUT = 120
 
 
 class S3Storage(Storage):
+    #: An upload holds two parts besides the request's reads, and S3, not the reading,
+    #: sets its pace. gunicorn holds a few copies of each read at once (about 5 MiB with
+    #: 1 MiB reads): 128 KiB reads take 2-3 MiB off the peak, at the same speed and about
+    #: 5% more CPU.
+    upload_read_size = 128 * 1024
+
     def __init__(
         self,
         settings: S3Settings,
