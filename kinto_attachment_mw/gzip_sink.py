@@ -19,6 +19,13 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _LEVEL = 6  # zlib's default: most of level 9's ratio, at a fraction of its CPU
 
 
+def gzip_size_bound(size: int) -> int:
+    """The most bytes ``size`` bytes can take once compressed: deflate stores what it
+    cannot shrink, at a few bytes per block (zlib's ``deflateBound``), plus gzip's header
+    and trailer."""
+    return size + (size >> 11) + 64
+
+
 class GzipSink:
     """Compresses what it is given into ``stored`` (a hashing sink of the stored bytes)."""
 

@@ -13,7 +13,7 @@ import re
 from webob import Request, Response
 
 from . import errors
-from .gzip_sink import GZIP_MIMETYPE, GZIP_SUFFIX, GzipSink
+from .gzip_sink import GZIP_MIMETYPE, GZIP_SUFFIX, GzipSink, gzip_size_bound
 from .kinto_api import KintoClient, KintoResponse, RecordPath
 from .locks import ProcessLocks, RecordLocks
 from .multipart import FILE_FIELD, MAX_FORM_OVERHEAD, FilePart, multipart_boundary, parse_form
@@ -62,11 +62,11 @@ class AttachmentEndpoint:
         if limit and length is not None and length - MAX_FORM_OVERHEAD > limit:
             raise errors.too_large(length - MAX_FORM_OVERHEAD, limit)
 
-        stored = _StoredFile(self.storage)
+        stored = _StoredFile(self.storage, _size_bound(length, limit))
         written: KintoResponse | None = None
         try:
             form = parse_form(
-                iter_body(environ, length),
+                iter_body(environ, length, self.storage.upload_read_size),
                 boundary,
                 lambda part: stored.open(part, policy, record),
             )
@@ -175,8 +175,9 @@ class AttachmentEndpoint:
 class _StoredFile:
     """The new upload's file, from first byte to commit, or discarded on any failure."""
 
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, size_bound: int | None = None):
         self.storage = storage
+        self.size_bound = size_bound
         self.filename = ""
         self.mimetype = ""
         self.sink: HashingSink | None = None
@@ -195,8 +196,11 @@ class _StoredFile:
         key = stored_key(
             stored_name, policy, record.bucket_id, record.collection_id, record.record_id
         )
+        bound = self.size_bound
+        if bound is not None and policy.gzipped:
+            bound = gzip_size_bound(bound)
         self.writer = self.storage.open_writer(
-            key, GZIP_MIMETYPE if policy.gzipped else self.mimetype
+            key, GZIP_MIMETYPE if policy.gzipped else self.mimetype, bound
         )
         self.gzip = GzipSink(self.writer) if policy.gzipped else None
         self.sink = HashingSink(self.gzip or self.writer, policy.max_size_bytes)
@@ -237,6 +241,13 @@ class _StoredFile:
                 self.storage.delete(self.key)
             except errors.StorageUnavailable as error:
                 logger.warning("Could not remove unreferenced upload %s: %s", self.key, error)
+
+
+def _size_bound(length: int | None, limit: int) -> int | None:
+    """The most bytes the file can have: no more than the body announced, nor than the
+    size limit (``0``: none) lets through."""
+    bounds = [bound for bound in (length, limit or None) if bound is not None]
+    return min(bounds) if bounds else None
 
 
 def _succeeded(written: KintoResponse | None) -> bool:

@@ -21,10 +21,10 @@ from .conftest import ALICE, RECORDS, Uploads, auth, kinto_settings
 class FaultyStorage(LocalStorage):
     fail_on: set[str] = set()
 
-    def open_writer(self, key, content_type):
+    def open_writer(self, key, content_type, size_hint=None):
         if "open" in self.fail_on:
             raise StorageUnavailable("disk on fire")
-        writer = super().open_writer(key, content_type)
+        writer = super().open_writer(key, content_type, size_hint)
         storage = self
         original_write, original_commit = writer.write, writer.commit
 

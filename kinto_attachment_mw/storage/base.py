@@ -45,12 +45,21 @@ class FileWriter(abc.ABC):
 class Storage(abc.ABC):
     """Where attachment files live. Keys are relative, ``/``-separated paths."""
 
+    #: How much of a request body is read at once on its way here. Larger reads cost
+    #: less CPU per byte; the server holds a few reads' worth of copies meanwhile.
+    upload_read_size = 1024 * 1024
+
     def __init__(self, base_url: str = ""):
         self.base_url = base_url
 
     @abc.abstractmethod
-    def open_writer(self, key: str, content_type: str) -> FileWriter:
-        """Start storing a file under ``key`` (or a free variant of it)."""
+    def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
+        """Start storing a file under ``key`` (or a free variant of it).
+
+        ``size_hint``, when known, is an upper bound of the file's size (the request's
+        Content-Length, the size limit): a backend that sends files in parts picks a part
+        size from it. Writing more than that is not refused by the writer.
+        """
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

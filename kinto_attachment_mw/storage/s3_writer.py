@@ -3,14 +3,26 @@
 A file up to the part size goes up in one ``PutObject``. A larger one becomes a multipart
 upload: each full part is sent by a background thread while the next one arrives from the
 client, with at most one part in flight, so memory stays around two parts whatever the
-file's size (a part is the buffer it was gathered in, never copied). Both ways are
-conditional (``If-None-Match: *``): an existing object is never overwritten.
+file's size. Both ways are conditional (``If-None-Match: *``): an existing object is never
+overwritten.
+
+The two parts' buffers are mapped once per upload (anonymous ``mmap``) and then take
+turns. Through ``malloc`` they would come from the heap as soon as glibc has freed one
+block as large (its mmap threshold follows the largest block freed), and leave the heap
+larger and fragmented after the upload; a mapping of its own is returned to the system
+when dropped, and a page never written (a small file's) costs nothing. boto3 reads a part
+through :class:`PartBody`, a view of its buffer, never a copy. Its CRC32 is computed here:
+by itself, botocore would send it as a trailer over HTTPS, after copying the part into a
+``BytesIO``.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import mmap
 import posixpath
+import zlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -24,9 +36,85 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: S3 accepts at most this many parts in one upload.
+MiB = 1024 * 1024
+#: S3 accepts at most this many parts in one upload, each of 5 MiB at least (but the
+#: last) and 5 GiB at most.
 MAX_PARTS = 10_000
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * 1024 * MiB
+#: Without an upper bound of the file's size, parts double in size every this many: from
+#: 5 MiB, 10,000 of them hold 4.8 TiB (S3's largest object is 5 TiB).
+_PARTS_PER_SIZE = 1_000
 _MAX_NAME_ATTEMPTS = 100
+
+
+def part_size(base: int, size_hint: int | None, number: int) -> int:
+    """The size of part ``number`` (from 1) of a file of at most ``size_hint`` bytes.
+
+    ``base`` when 10,000 parts of it hold ``size_hint`` bytes, else the smallest whole
+    number of MiB that does: memory follows the part size, so parts are no larger than
+    the file needs. Without a bound, ``base`` for the first thousand parts, doubling every
+    thousand after that.
+    """
+    if size_hint is None:
+        size = base << (number - 1) // _PARTS_PER_SIZE
+    else:
+        size = max(base, -(-size_hint // (MAX_PARTS * MiB)) * MiB)
+    return min(size, MAX_PART_SIZE)
+
+
+def crc32_checksum(data: memoryview) -> str:
+    """``ChecksumCRC32`` as S3 takes it: the big-endian CRC32, base64-encoded."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+
+
+class PartBuffer:
+    """One part's bytes, gathered in memory mapped for this buffer alone."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.filled = 0
+        self._memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+
+    def fill(self, data: memoryview) -> int:
+        """Copy what fits of ``data`` after the bytes already there; how much did."""
+        taken = min(len(data), self.size - self.filled)
+        self._memory[self.filled : self.filled + taken] = data[:taken]
+        self.filled += taken
+        return taken
+
+    def body(self) -> PartBody:
+        return PartBody(memoryview(self._memory)[: self.filled])
+
+
+class PartBody:
+    """The filled bytes of a :class:`PartBuffer` as boto3 reads a body: ``read`` hands out
+    slices of the buffer, not copies, and ``seek`` rewinds for a retry. (boto3 takes
+    ``bytes``, ``bytearray`` or a file, not a ``memoryview``.)"""
+
+    def __init__(self, view: memoryview):
+        self._view = view
+        self._position = 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def read(self, size: int | None = -1) -> memoryview:
+        start = self._position
+        end = len(self._view) if size is None or size < 0 else min(start + size, len(self._view))
+        self._position = max(start, end)
+        return self._view[start:end]
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._position, 2: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def checksum(self) -> str:
+        return crc32_checksum(self._view)
 
 
 def candidate_keys(key: str) -> Iterator[str]:
@@ -38,13 +126,24 @@ def candidate_keys(key: str) -> Iterator[str]:
 
 
 class S3Writer(FileWriter):
-    """Buffers up to one part; the first full part starts a multipart upload."""
+    """Gathers up to one part; the first full part starts a multipart upload.
 
-    def __init__(self, storage: S3Storage, key: str, content_type: str):
+    ``size_hint`` is an upper bound of the file's size, when one is known: the part size
+    is then chosen for 10,000 parts to hold it (see :func:`part_size`).
+    """
+
+    def __init__(
+        self, storage: S3Storage, key: str, content_type: str, size_hint: int | None = None
+    ):
         self._storage = storage
         self._key = key
         self._content_type = content_type
-        self._buffer = bytearray()
+        self._size_hint = size_hint
+        self._part_size = part_size(storage.part_size, size_hint, 1)
+        # The part being gathered, and the other buffer, back from S3 and free for the
+        # part after this one.
+        self._buffer: PartBuffer | None = None
+        self._spare: PartBuffer | None = None
         self._upload_id: str | None = None
         self._parts: list[dict] = []
         self._sender: ThreadPoolExecutor | None = None
@@ -54,14 +153,24 @@ class S3Writer(FileWriter):
     def write(self, chunk: bytes) -> None:
         if self._closed:
             raise StorageUnavailable(f"cannot write {self._key}: writer closed")
-        self._buffer += chunk
-        part_size = self._storage.part_size
+        data = memoryview(chunk)
         try:
-            while len(self._buffer) >= part_size:
-                self._send_part(part_size)
+            while data:
+                buffer = self._gathering()
+                data = data[buffer.fill(data) :]
+                if buffer.filled == buffer.size:
+                    self._send_part()
         except BaseException:
             self.abort()
             raise
+
+    def _gathering(self) -> PartBuffer:
+        """The buffer of the part being gathered: the spare one if it has the part's size."""
+        if self._buffer is None:
+            spare, self._spare = self._spare, None
+            fits = spare is not None and spare.size == self._part_size
+            self._buffer = spare if fits else PartBuffer(self._part_size)
+        return self._buffer
 
     def commit(self, metadata: Mapping[str, object]) -> str:
         if self._closed:
@@ -99,23 +208,25 @@ class S3Writer(FileWriter):
 
     def _close(self) -> None:
         self._closed = True
-        self._buffer = bytearray()
+        self._buffer = self._spare = None  # unmapped once boto3 lets go of them too
         if self._sender is not None:
             self._sender.shutdown(wait=False)
 
     def _put(self, metadata: Mapping[str, object]) -> str:
         """One conditional ``PutObject``; the next candidate name when one is taken."""
         storage = self._storage
-        body = bytes(self._buffer)
+        buffer = self._gathering()
+        checksum = storage.checksum_params(buffer.body())
         for key in candidate_keys(self._key):
             try:
                 storage.client.put_object(
                     Bucket=storage.bucket,
                     Key=key,
-                    Body=body,
+                    Body=buffer.body(),  # a fresh one: an attempt reads it to the end
                     ContentType=self._content_type,
                     Metadata=encode_metadata(metadata),
                     IfNoneMatch="*",
+                    **checksum,
                     **storage.acl_params,
                 )
                 return key
@@ -143,23 +254,22 @@ class S3Writer(FileWriter):
         self._key, self._upload_id = key, answer["UploadId"]
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-parts")
 
-    def _send_part(self, size: int) -> None:
-        """Hand the first ``size`` buffered bytes to the sender, once the previous part
-        is in S3 (so that a failure shows at most one part later)."""
+    def _send_part(self) -> None:
+        """Hand the part gathered to the sender, once the previous part is in S3 (so that
+        a failure shows at most one part later, and its buffer is free for the next)."""
         if self._upload_id is None:
             self._start()
         self._wait_for_part_in_flight()
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise StorageUnavailable(f"{self._key}: over {MAX_PARTS} parts")
-        # The buffer itself becomes the part (no copy of it); what is past the part, less
-        # than a chunk, starts the next buffer.
-        body, self._buffer = self._buffer, self._buffer[size:]
-        del body[size:]
+        buffer, self._buffer = self._gathering(), None
+        self._part_size = part_size(self._storage.part_size, self._size_hint, number + 1)
         assert self._sender is not None
-        self._in_flight = self._sender.submit(self._upload_part, number, body)
+        self._in_flight = self._sender.submit(self._upload_part, number, buffer)
 
-    def _upload_part(self, number: int, body: bytearray) -> dict:
+    def _upload_part(self, number: int, buffer: PartBuffer) -> tuple[dict, PartBuffer]:
+        body = buffer.body()
         answer = self._storage.call(
             "upload_part",
             self._key,
@@ -167,24 +277,28 @@ class S3Writer(FileWriter):
             UploadId=self._upload_id,
             PartNumber=number,
             Body=body,
+            **self._storage.checksum_params(body),
         )
-        return {"PartNumber": number, "ETag": answer["ETag"]}
+        buffer.filled = 0
+        return {"PartNumber": number, "ETag": answer["ETag"]}, buffer
 
     def _wait_for_part_in_flight(self) -> None:
         future, self._in_flight = self._in_flight, None
         if future is not None:
-            self._parts.append(future.result())
+            part, self._spare = future.result()
+            self._parts.append(part)
 
     def _complete(self, metadata: Mapping[str, object]) -> str:
         """Send the last part, complete (only if the name is still free), then write the
         metadata, known only now, with a copy onto itself. Should that fail, the object
         goes: no file is left without its metadata by this writer."""
-        if self._buffer:
-            self._send_part(len(self._buffer))
+        if self._buffer is not None and self._buffer.filled:
+            self._send_part()
         self._wait_for_part_in_flight()
+        self._buffer = self._spare = None  # not needed for the (long) rest
         storage, key = self._storage, self._key
         try:
-            storage.client.complete_multipart_upload(
+            storage.finishing_client.complete_multipart_upload(
                 Bucket=storage.bucket,
                 Key=key,
                 UploadId=self._upload_id,
