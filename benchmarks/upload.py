@@ -81,6 +81,7 @@ from servers import (
 
 DEFAULT_SIZES_MIB = (1, 64, 512, 2048)
 DEFAULT_REPEAT = 3
+DEFAULT_SETTLE_S = 1.0
 
 
 def parse_list(raw: str, allowed: tuple[str, ...]) -> list[str]:
@@ -119,6 +120,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=lambda raw: parse_list(raw, SERVERS),
         default=list(SERVERS),
         help=f"servers to compare (default: {','.join(SERVERS)})",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE_S,
+        help="seconds of rest after each upload of 64 MiB or more, once its pages are "
+        f"written out (default: {DEFAULT_SETTLE_S})",
     )
     parser.add_argument(
         "--repeat",
@@ -176,7 +184,15 @@ def run_uploads(args: argparse.Namespace, workdir: Path) -> list[CaseResult]:
                     for kind in args.kinds:
                         step = f"{size_mib} MiB {kind} upload"
                         results.append(
-                            bench_case(session, servers, workdir, size_mib, kind, args.repeat)
+                            bench_case(
+                                session,
+                                servers,
+                                workdir,
+                                size_mib,
+                                kind,
+                                args.repeat,
+                                args.settle,
+                            )
                         )
                 return results
         except (BenchmarkError, requests.RequestException) as error:
