@@ -47,7 +47,6 @@ import io
 import json
 import math
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -57,8 +56,6 @@ import time
 import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from importlib.metadata import version
 from pathlib import Path
 
 import load_client
@@ -66,6 +63,7 @@ import passthrough_servers as servers
 from kinto_attachment_mw import AttachmentMiddleware
 from passthrough_app import AUTHORIZATION, RECORD_PATH
 from procstat import CLOCK_TICKS_PER_S, cpu_times, process_tree
+from report import machine_info
 
 METHODS = ("GET", "PATCH")
 PATCH_BODY = b'{"data": {"title": "patched"}}'
@@ -456,28 +454,6 @@ def dispatch_overhead_us(method: str = "GET", count: int = 100_000) -> float:
     return (wrapped_s - bare_s) / count * 1e6
 
 
-def environment() -> dict:
-    """What the numbers depend on."""
-    return {
-        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cores": os.cpu_count(),
-        "cpu": _cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "kinto": version("kinto"),
-        "gunicorn": version("gunicorn"),
-        "kinto_attachment_mw": version("kinto-attachment-mw"),
-    }
-
-
-def _cpu_model() -> str:
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def _exit_on_sigterm(signum, frame) -> None:
     """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop gunicorn."""
     sys.exit(128 + signum)
@@ -515,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_table(result)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps({"environment": environment(), **result}, indent=2) + "\n")
+    RESULTS_FILE.write_text(json.dumps({"environment": machine_info(), **result}, indent=2) + "\n")
     print(f"Results written to {RESULTS_FILE} ({result['seconds']:.0f} s)")
     return 0
 

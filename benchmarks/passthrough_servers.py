@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import load_client
+from servers import INI_TEMPLATE
 
 HOST = "127.0.0.1"
 BENCHMARKS_DIR = Path(__file__).resolve().parent
@@ -23,43 +24,6 @@ STARTUP_TIMEOUT_S = 60
 BARE, WRAPPED = "bare", "wrapped"
 #: Both servers run under these: two sync workers, as many as the machine has cores.
 GUNICORN_SETTINGS = ("--workers", "2", "--worker-class", "sync", "--no-control-socket")
-
-INI_TEMPLATE = """\
-[app:main]
-use = egg:kinto
-kinto.storage_backend = kinto.core.storage.memory
-kinto.storage_url =
-kinto.cache_backend = kinto.core.cache.memory
-kinto.cache_url =
-kinto.permission_backend = kinto.core.permission.memory
-kinto.permission_url =
-kinto.userid_hmac_secret = benchmark-secret
-multiauth.policies = basicauth
-kinto.bucket_create_principals = system.Authenticated
-kinto.attachment.base_path = {storage}
-
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = WARNING
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-
-[formatter_generic]
-format = %(asctime)s %(levelname)-5.5s [%(name)s] %(message)s
-"""
 
 
 class ServerError(Exception):
@@ -93,7 +57,7 @@ def write_ini(workdir: Path) -> Path:
     storage = workdir / "attachments"
     storage.mkdir(exist_ok=True)
     ini = workdir / "passthrough.ini"
-    ini.write_text(INI_TEMPLATE.format(storage=storage))
+    ini.write_text(INI_TEMPLATE.format(storage=f"kinto.attachment.base_path = {storage}"))
     return ini
 
 
