@@ -94,8 +94,10 @@ def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
         return True  # chunked or unknown: take the careful way
     body = environ["wsgi.input"].read(int(length))
     environ["wsgi.input"] = io.BytesIO(body)
-    # Said so, WebOb (Kinto's request) seeks this stream instead of copying it once more.
-    environ["webob.is_body_seekable"] = True
+    if len(body) == int(length):
+        # Said so, WebOb (Kinto's request) seeks this stream instead of copying it once
+        # more. Not for a body cut short: WebOb's copy is what notices it.
+        environ["webob.is_body_seekable"] = True
     if b"\\" in body:
         return True
     return (b'"data"' if method == "PUT" else FILE_FIELD.encode()) in body

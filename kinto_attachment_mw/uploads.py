@@ -244,10 +244,12 @@ class _StoredFile:
 
 
 def _size_bound(length: int | None, limit: int) -> int | None:
-    """The most bytes the file can have: no more than the body announced, nor than the
-    size limit (``0``: none) lets through."""
-    bounds = [bound for bound in (length, limit or None) if bound is not None]
-    return min(bounds) if bounds else None
+    """The most bytes the file can have: the body's length, or the size limit (``0``:
+    none) when lower. A chunked body gives none, even under a limit: S3 parts then grow
+    with the file itself, not with a limit that may be far above it."""
+    if length is None:
+        return None
+    return min(length, limit) if limit else length
 
 
 def _succeeded(written: KintoResponse | None) -> bool:

@@ -3,6 +3,7 @@ only once Kinto confirmed; and only as many records are read as have attachments
 
 from __future__ import annotations
 
+import io
 import json
 
 import kinto
@@ -10,6 +11,8 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
+from kinto_attachment_mw.lifecycle import may_affect_files
+from kinto_attachment_mw.routes import Kind
 
 from .conftest import ALICE, RECORDS, Uploads, auth, build_app, kinto_settings
 
@@ -161,3 +164,18 @@ def test_delete_reads_records_with_attachments_only(storage_root):
     assert uploads.files() == set()
     # one collection listed, then the three records with attachments: not the 500 others
     assert counter.listed == 1 + 3
+
+
+@pytest.mark.parametrize(("sent", "seekable"), [(30, True), (10, False)], ids=["whole", "cut"])
+def test_a_body_read_for_a_look_is_handed_on_seekable_only_when_whole(sent, seekable):
+    """Marked seekable, WebOb trusts the stream and copies nothing: a body cut short must
+    keep WebOb's copy, which notices it."""
+    body = b'{"data": {"title": "patched"}}'[:sent]
+    environ = {
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "30",
+        "wsgi.input": io.BytesIO(body),
+    }
+    assert not may_affect_files(environ, "PATCH", Kind.RECORD)
+    assert environ["wsgi.input"].read() == body
+    assert environ.get("webob.is_body_seekable", False) is seekable

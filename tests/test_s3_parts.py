@@ -17,6 +17,7 @@ import zlib
 import kinto
 import pytest
 import webtest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from kinto_attachment_mw.gzip_sink import gzip_size_bound
@@ -28,6 +29,7 @@ from kinto_attachment_mw.storage.s3_writer import (
     MAX_PARTS,
     MIN_PART_SIZE,
     PartBody,
+    PartBuffer,
     part_size,
 )
 from kinto_attachment_mw.uploads import _size_bound
@@ -121,7 +123,7 @@ def test_part_size_without_an_upper_bound_grows_every_thousand_parts():
     [
         pytest.param(1000, 0, 1000, id="length"),
         pytest.param(1000, 500, 500, id="limit-below-length"),
-        pytest.param(None, 500, 500, id="chunked-with-limit"),
+        pytest.param(None, 500, None, id="chunked-with-limit"),
         pytest.param(None, 0, None, id="chunked-no-limit"),
         pytest.param(0, 500, 0, id="empty-body"),
     ],
@@ -305,3 +307,41 @@ def test_uploads_to_s3_read_the_request_in_small_pieces(moto, storage_root):
         recorder = ReadSizes(app.app)
         Uploads(webtest.TestApp(recorder), storage_root).upload("r1", "f.txt", content)
         assert max(recorder.sizes) == read_size
+
+
+@pytest.mark.parametrize(
+    ("scheme", "signed"), [("https", False), ("http", True)], ids=["https", "http"]
+)
+def test_parts_with_our_crc32_are_not_hashed_again_over_https(scheme, signed):
+    """Over HTTPS the CRC32 header covers the body, so botocore must not SHA-256 it."""
+    storage = s3_storage("bucket", f"{scheme}://s3.example.com")
+    seen = []
+
+    def answer_without_sending(request, **kwargs):
+        seen.append(request.headers.get("X-Amz-Content-SHA256", b"").decode())
+        return AWSResponse(request.url, 200, {"ETag": '"etag"'}, _EmptyRaw())
+
+    storage.client.meta.events.register("before-send.s3", answer_without_sending)
+    buffer = PartBuffer(MIN_PART_SIZE)
+    buffer.fill(memoryview(b"x" * 1000))
+    body = buffer.body()
+    storage.client.upload_part(
+        Bucket="bucket",
+        Key="k",
+        UploadId="u",
+        PartNumber=1,
+        Body=body,
+        **storage.checksum_params(body),
+    )
+    storage.client.put_object(
+        Bucket="bucket", Key="k", Body=buffer.body(), **storage.checksum_params(buffer.body())
+    )
+    assert len(seen) == 2
+    for header in seen:
+        assert (header != "UNSIGNED-PAYLOAD") is signed
+        assert len(header) == (64 if signed else len("UNSIGNED-PAYLOAD"))
+
+
+class _EmptyRaw:
+    def stream(self, **kwargs):
+        yield b""
