@@ -25,13 +25,13 @@ from report import (
     machine_info,
     passthrough_targets,
     print_environment,
+    print_passthrough,
     print_targets,
-    rst_table,
     upload_targets,
     write_json,
 )
-from servers import BenchmarkError
-from upload import add_arguments, exit_on_sigterm, print_uploads, run_uploads
+from servers import BenchmarkError, exit_on_sigterm
+from upload import add_arguments, print_uploads, run_uploads
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,21 +44,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if min(args.repeat, args.rounds, args.requests) < 1:
         parser.error("--repeat, --rounds and --requests must be at least 1")
     return args
-
-
-def print_passthrough(result: dict) -> None:
-    print(
-        f"Pass-through: a small record, bare Kinto against wrapped, gunicorn {result['gunicorn']}:"
-    )
-    print(rst_table(list(passthrough.HEADER), [list(row) for row in passthrough.rows(result)]))
-    print(
-        f"CPU ms: the server's CPU per request (/proc), median over {result['rounds']} "
-        f"interleaved rounds of {result['requests_per_batch']} requests; ratios: wrapped/bare,\n"
-        "median of the rounds' ratios. Dispatch alone (in-process, around a no-op app): "
-        + ", ".join(f"{m} {us:.2f} µs" for m, us in result["dispatch_alone_us"].items())
-        + "."
-    )
-    print()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,6 @@ import argparse
 import io
 import json
 import math
-import os
 import shutil
 import signal
 import statistics
@@ -62,8 +61,8 @@ import load_client
 import passthrough_servers as servers
 from kinto_attachment_mw import AttachmentMiddleware
 from passthrough_app import AUTHORIZATION, RECORD_PATH
-from procstat import CLOCK_TICKS_PER_S, cpu_times, process_tree
-from report import machine_info
+from report import machine_info, print_passthrough
+from servers import exit_on_sigterm, stop_server
 
 METHODS = ("GET", "PATCH")
 PATCH_BODY = b'{"data": {"title": "patched"}}'
@@ -124,51 +123,8 @@ def request_targets(port: int) -> dict[str, load_client.Target]:
     }
 
 
-@dataclass
-class Usage:
-    """CPU seconds used: by each server (master and workers), and by every process on the
-    machine that is not this benchmark's."""
-
-    servers: dict[str, float]
-    others: float
-
-    def __sub__(self, before: Usage) -> Usage:
-        return Usage(
-            {name: cpu - before.servers[name] for name, cpu in self.servers.items()},
-            max(0.0, self.others - before.others),
-        )
-
-
-@dataclass
-class Processes:
-    """The processes read around every batch, found once: scanning all of /proc for them
-    takes milliseconds, reading their few files microseconds."""
-
-    #: Server name -> its gunicorn master and workers.
-    servers: dict[str, list[int]]
-    #: This benchmark's whole tree: this process, its client pool, both servers.
-    ours: list[int]
-
-    @classmethod
-    def scan(cls, running: list[servers.Server]) -> Processes:
-        return cls(
-            {server.name: sorted(process_tree(server.pid)) for server in running},
-            process_tree(os.getpid()),
-        )
-
-    def check(self, running: list[servers.Server]) -> None:
-        """A worker replaced since the scan (crashed, timed out) would make CPU wrong."""
-        for server in running:
-            if sorted(process_tree(server.pid)) != self.servers[server.name]:
-                raise BenchmarkError(f"{server.name}: its processes changed during the run")
-
-    def usage(self) -> Usage:
-        others = machine_busy_s() - sum(cpu_times(self.ours))
-        return Usage({name: cpu_seconds(pids) for name, pids in self.servers.items()}, others)
-
-
 def measured_batch(
-    processes: Processes,
+    processes: servers.Processes,
     server: servers.Server,
     target: load_client.Target,
     count: int,
@@ -182,7 +138,7 @@ def measured_batch(
 
 
 def measured_alternating(
-    processes: Processes,
+    processes: servers.Processes,
     order: list[servers.Server],
     targets: dict[str, dict[str, load_client.Target]],
     method: str,
@@ -199,27 +155,6 @@ def measured_alternating(
         server.name: Batch(count, seconds, used.servers[server.name], used.others / wall_s)
         for server, seconds in zip(order, spent, strict=True)
     }
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """Summed CPU time (user + system) of ``pids``, to the nanosecond where the kernel
-    says (/proc/PID/schedstat: time spent running), else in clock ticks (/proc/PID/stat)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/schedstat") as schedstat:
-                total += int(schedstat.read().split()[0]) / 1e9
-        except (FileNotFoundError, ProcessLookupError):  # no schedstat, or a process gone
-            total += sum(cpu_times([pid]))
-    return total
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has spent busy (all but idle and iowait): /proc/stat."""
-    with open("/proc/stat") as stat:
-        fields = [int(value) for value in stat.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS_PER_S
 
 
 def median_interval(values: list[float], z: float = 1.96) -> tuple[float, float]:
@@ -321,7 +256,7 @@ def run_passthrough(
             servers.wait_until_ready(server, targets[server.name]["GET"])
             log(f"{server.name} gunicorn (pid {server.pid}) ready on port {server.port}")
         with load_client.ClientPool(CLIENTS) as pool:
-            processes = Processes.scan(running)
+            processes = servers.Processes.scan(running)
             for index in range(rounds + 1):  # round 0: warm-up (imports, caches), dropped
                 count = requests if index else WARMUP_REQUESTS
                 order = running if index % 2 == 0 else running[::-1]
@@ -346,7 +281,7 @@ def run_passthrough(
         raise BenchmarkError(f"{error}\n{reports}") from error
     finally:
         for server in running:
-            servers.stop(server)
+            stop_server(server)
     return {
         "benchmark": "passthrough",
         "gunicorn": " ".join(servers.GUNICORN_SETTINGS),
@@ -368,67 +303,6 @@ def run_passthrough(
         "dispatch_alone_us": {method: round(dispatch_overhead_us(method), 3) for method in METHODS},
         "seconds": round(time.monotonic() - started, 1),
     }
-
-
-HEADER = (
-    "request",
-    "clients",
-    "runs",
-    "bare CPU ms",
-    "wrapped CPU ms",
-    "CPU ratio",
-    "95% CI",
-    "bare req/s",
-    "wrapped req/s",
-    "req/s ratio",
-)
-
-
-def rows(result: dict) -> list[tuple[str, ...]]:
-    """One table row (strings, in :data:`HEADER`'s order) per (method, mode)."""
-    return [
-        (
-            cell["method"],
-            str(cell["clients"]),
-            str(cell["runs"]),
-            f"{cell[servers.BARE]['cpu_ms_per_request']:.3f}",
-            f"{cell[servers.WRAPPED]['cpu_ms_per_request']:.3f}",
-            f"{cell['cpu_ratio']:.3f}",
-            "{:.3f}-{:.3f}".format(*cell["cpu_ratio_95ci"]),
-            f"{cell[servers.BARE]['rps']:.0f}",
-            f"{cell[servers.WRAPPED]['rps']:.0f}",
-            f"{cell['rps_ratio']:.3f}",
-        )
-        for cell in result["results"]
-    ]
-
-
-def print_table(result: dict) -> None:
-    table = [HEADER, *rows(result)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-    table.insert(1, tuple("-" * width for width in widths))
-    print(
-        f"Pass-through: a small record over HTTP, gunicorn {result['gunicorn']}, "
-        "bare Kinto against Kinto wrapped"
-    )
-    for row in table:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-    others = [cell["other_cores"] for cell in result["results"]]
-    print(
-        f"CPU ms: server CPU per request. Medians over {result['rounds']} rounds of "
-        f"{result['requests_per_batch']} requests per server; 1 client: alternating "
-        f"request by request,\n{CLIENTS} clients: a batch to each server in turn. Ratios "
-        "(wrapped/bare): medians of the rounds' ratios; 95% CI: of the CPU ratio.\n"
-        f"Target: CPU ratio <= {result['target_cpu_ratio']}. Other processes used "
-        f"{statistics.median(other['median'] for other in others):.2f} cores (median; "
-        f"max {max(other['max'] for other in others):.2f}) of the machine's "
-        f"{os.cpu_count()} meanwhile."
-    )
-    dispatch = result["dispatch_alone_us"]
-    print(
-        "Dispatch alone (in-process, around a no-op app): "
-        + ", ".join(f"{method} {us:.2f} µs" for method, us in dispatch.items())
-    )
 
 
 def dispatch_overhead_us(method: str = "GET", count: int = 100_000) -> float:
@@ -454,11 +328,6 @@ def dispatch_overhead_us(method: str = "GET", count: int = 100_000) -> float:
     return (wrapped_s - bare_s) / count * 1e6
 
 
-def _exit_on_sigterm(signum, frame) -> None:
-    """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop gunicorn."""
-    sys.exit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -476,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.requests < max(MODES.values()):
         parser.error(f"--rounds must be at least 1, --requests at least {max(MODES.values())}")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="bench-passthrough-"))
     try:
         result = run_passthrough(workdir, args.rounds, args.requests)
@@ -489,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
-    print_table(result)
+    print_passthrough(result)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps({"environment": machine_info(), **result}, indent=2) + "\n")
     print(f"Results written to {RESULTS_FILE} ({result['seconds']:.0f} s)")

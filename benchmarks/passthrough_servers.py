@@ -7,8 +7,6 @@ its log kept in the work directory to show why a step failed.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import load_client
-from servers import INI_TEMPLATE
+from procstat import cpu_seconds, cpu_times, machine_busy_s, process_tree
+from servers import INI_TEMPLATE, free_port
 
 HOST = "127.0.0.1"
 BENCHMARKS_DIR = Path(__file__).resolve().parent
@@ -59,12 +58,6 @@ def write_ini(workdir: Path) -> Path:
     ini = workdir / "passthrough.ini"
     ini.write_text(INI_TEMPLATE.format(storage=f"kinto.attachment.base_path = {storage}"))
     return ini
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def gunicorn_command(name: str, port: int) -> list[str]:
@@ -115,12 +108,44 @@ def wait_until_ready(server: Server, probe: load_client.Target) -> None:
     raise ServerError(f"{server.name}: not ready after {STARTUP_TIMEOUT_S} s ({last_error})")
 
 
-def stop(server: Server) -> None:
-    """Quick shutdown (SIGINT) of the master; kill its whole session if it hangs."""
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGINT)
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.process.wait()
+@dataclass
+class Usage:
+    """CPU seconds used: by each server (master and workers), and by every process on the
+    machine that is not this benchmark's."""
+
+    servers: dict[str, float]
+    others: float
+
+    def __sub__(self, before: Usage) -> Usage:
+        return Usage(
+            {name: cpu - before.servers[name] for name, cpu in self.servers.items()},
+            max(0.0, self.others - before.others),
+        )
+
+
+@dataclass
+class Processes:
+    """The processes read around every batch, found once: scanning all of /proc for them
+    takes milliseconds, reading their few files microseconds."""
+
+    #: Server name -> its gunicorn master and workers.
+    servers: dict[str, list[int]]
+    #: This benchmark's whole tree: this process, its client pool, both servers.
+    ours: list[int]
+
+    @classmethod
+    def scan(cls, running: list[Server]) -> Processes:
+        return cls(
+            {server.name: sorted(process_tree(server.pid)) for server in running},
+            process_tree(os.getpid()),
+        )
+
+    def check(self, running: list[Server]) -> None:
+        """A worker replaced since the scan (crashed, timed out) would make CPU wrong."""
+        for server in running:
+            if sorted(process_tree(server.pid)) != self.servers[server.name]:
+                raise ServerError(f"{server.name}: its processes changed during the run")
+
+    def usage(self) -> Usage:
+        others = machine_busy_s() - sum(cpu_times(self.ours))
+        return Usage({name: cpu_seconds(pids) for name, pids in self.servers.items()}, others)

@@ -165,3 +165,24 @@ class CpuSampler:
     @property
     def seconds(self) -> float:
         return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.seen.items())
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Summed CPU time (user + system) of ``pids``, to the nanosecond where the kernel
+    says (/proc/PID/schedstat: time spent running), else in clock ticks (/proc/PID/stat)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat") as schedstat:
+                total += int(schedstat.read().split()[0]) / 1e9
+        except (FileNotFoundError, ProcessLookupError):  # no schedstat, or a process gone
+            total += sum(cpu_times([pid]))
+    return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all but idle and iowait): /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS_PER_S

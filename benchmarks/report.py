@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 from datetime import datetime
 from importlib.metadata import version
 
@@ -210,3 +211,57 @@ def write_json(name: str, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"Results written to {path}")
+
+
+PASSTHROUGH_HEADER = [
+    "request",
+    "clients",
+    "runs",
+    "bare CPU ms",
+    "wrapped CPU ms",
+    "CPU ratio",
+    "95% CI",
+    "bare req/s",
+    "wrapped req/s",
+    "req/s ratio",
+]
+
+
+def passthrough_rows(result: dict) -> list[list[str]]:
+    """One row per (method, number of clients), in :data:`PASSTHROUGH_HEADER`'s order."""
+    return [
+        [
+            cell["method"],
+            str(cell["clients"]),
+            str(cell["runs"]),
+            f"{cell['bare']['cpu_ms_per_request']:.3f}",
+            f"{cell['wrapped']['cpu_ms_per_request']:.3f}",
+            f"{cell['cpu_ratio']:.3f}",
+            "{:.3f}-{:.3f}".format(*cell["cpu_ratio_95ci"]),
+            f"{cell['bare']['rps']:.0f}",
+            f"{cell['wrapped']['rps']:.0f}",
+            f"{cell['rps_ratio']:.3f}",
+        ]
+        for cell in result["results"]
+    ]
+
+
+def print_passthrough(result: dict) -> None:
+    print(
+        f"Pass-through: a small record, bare Kinto against wrapped, gunicorn {result['gunicorn']}:"
+    )
+    print(rst_table(PASSTHROUGH_HEADER, passthrough_rows(result)))
+    others = [cell["other_cores"] for cell in result["results"]]
+    clients = max(cell["clients"] for cell in result["results"])
+    print(
+        f"CPU ms: the server's CPU per request (/proc), median over {result['rounds']} rounds of "
+        f"{result['requests_per_batch']} requests per server; 1 client: alternating\nrequest "
+        f"by request, {clients} clients: a batch to each server in turn. Ratios (wrapped/bare): "
+        "medians of the rounds' ratios;\n95% CI: of the CPU ratio. Other processes used "
+        f"{statistics.median(other['median'] for other in others):.2f} cores (median; max "
+        f"{max(other['max'] for other in others):.2f}) of the machine's {os.cpu_count()} "
+        "meanwhile.\nDispatch alone (in-process, around a no-op app): "
+        + ", ".join(f"{m} {us:.2f} µs" for m, us in result["dispatch_alone_us"].items())
+        + "."
+    )
+    print()

@@ -241,3 +241,8 @@ def tail(log: Path, lines: int = 30) -> str:
 def server_report(server: Server) -> str:
     """What to show when a step failed: is the server alive, and what did it log."""
     return f"{server.name} gunicorn is {server.state()}; end of its log:\n{tail(server.log)}"
+
+
+def exit_on_sigterm(signum, frame) -> None:
+    """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop the servers."""
+    sys.exit(128 + signum)

@@ -71,6 +71,7 @@ from servers import (
     SERVERS,
     BenchmarkError,
     Server,
+    exit_on_sigterm,
     server_report,
     start_ceiling,
     start_middleware,
@@ -207,11 +208,6 @@ def print_uploads(results: list[CaseResult]) -> None:
     for note in notes(results):
         print(f"Note: {note}.")
     print()
-
-
-def exit_on_sigterm(signum, frame) -> None:
-    """Turn SIGTERM into SystemExit, so that ``finally`` blocks stop the servers."""
-    sys.exit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
