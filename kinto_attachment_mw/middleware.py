@@ -1,5 +1,6 @@
 """The dispatcher: decide from method and path whether a request is ours; pass the rest
-to the wrapped Kinto app untouched."""
+to the wrapped Kinto app untouched. Also where the parts are wired together, and where
+every error becomes an answer in Kinto's envelope."""
 
 from __future__ import annotations
 
@@ -8,19 +9,20 @@ from collections.abc import Mapping
 
 from webob import Request
 
-from . import cors, errors
-from .batch import BatchEndpoint
-from .guard import AttachmentGuard
-from .kinto_api import INTERNAL_MARKER, KintoClient, RecordPath
-from .lifecycle import Lifecycle, handles, may_affect_files
+from .config import Settings, parse_settings
+from .files.guard import AttachmentGuard
+from .files.remover import FileRemover
 from .locks import RecordLocks, locks_from_settings
-from .releasing import FileReleaser
-from .routes import Kind, Route, route_of
-from .service import ServiceEndpoints
-from .serving import FileServer
-from .settings import Settings, parse_settings
-from .storage import LocalStorage, Storage, storage_from_settings
-from .uploads import AttachmentEndpoint
+from .protocol import cors, errors
+from .protocol.client import INTERNAL_MARKER, KintoClient
+from .protocol.paths import Kind, RecordPath, Route, route_of
+from .serving.file_server import FileServer
+from .serving.service_endpoints import ServiceEndpoints
+from .storage import LocalStorage, Storage, StorageUnavailable, storage_from_settings
+from .upload.endpoint import AttachmentEndpoint
+from .writes.batch import BatchEndpoint
+from .writes.record_writes import KintoWrites
+from .writes.screening import handles, may_affect_files
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ class AttachmentMiddleware:
     """Adds ``.../records/{rid}/attachment`` to a Kinto WSGI app.
 
     ``settings`` is the ini section's mapping (``kinto.attachment.*`` keys), or already
-    parsed :class:`~kinto_attachment_mw.settings.Settings`.
+    parsed :class:`~kinto_attachment_mw.config.Settings`.
     """
 
     def __init__(
@@ -47,13 +49,13 @@ class AttachmentMiddleware:
         self.storage = storage or storage_from_settings(self.settings)
         self.locks = locks or locks_from_settings(self.settings.locks)
         kinto = KintoClient(app)
-        self.releaser = FileReleaser(self.settings, self.storage, self.locks)
+        self.remover = FileRemover(self.storage, self.locks, self.settings)
         self.endpoint = AttachmentEndpoint(
-            self.settings, self.storage, kinto, self.releaser, self.locks
+            self.settings, self.storage, kinto, self.remover, self.locks
         )
         guard = AttachmentGuard(self.storage, self.locks)
-        self.lifecycle = Lifecycle(app, kinto, guard, self.releaser, self.locks)
-        self.batch = BatchEndpoint(app, self.lifecycle)
+        self.writes = KintoWrites(app, kinto, guard, self.remover, self.locks)
+        self.batch = BatchEndpoint(app, self.writes)
         self.service = ServiceEndpoints(
             self.storage, self.settings.extra_base_url, self.settings.readonly
         )
@@ -108,7 +110,7 @@ class AttachmentMiddleware:
     def _kinto_write(self, request: Request, route: Route):
         if route.kind is Kind.BATCH:
             return self.batch(request)
-        return self.lifecycle(request, route)
+        return self.writes(request, route)
 
     def _service(self, request: Request):
         return self.service(request, self.app)
@@ -124,13 +126,13 @@ class AttachmentMiddleware:
             response = error.response()
         except errors.KintoAnswer as answer:
             response = answer.response
-        except errors.StorageUnavailable as error:
+        except StorageUnavailable as error:
             logger.error("Attachment storage failed: %s", error)
             response = errors.storage_unavailable().response()
         except Exception:
             # Last resort: a bug must still answer in Kinto's envelope, never a server's page.
             logger.exception("Unexpected error on %s %s", request.method, request.path_info)
-            response = errors.error_response(500, errors.UNDEFINED, "Internal server error.")
+            response = errors.internal_error().response()
         else:
             add_cors = own
         if add_cors:

@@ -1,8 +1,13 @@
-"""Gunicorn entry point: ``KINTO_INI=kinto.ini gunicorn kinto_attachment_mw.wsgi:application``.
+"""The ways in: the gunicorn entry point and the paste-deploy filter.
 
-Builds Kinto from the ini's ``[app:main]`` and wraps it. An ini written for the
-``kinto-attachment`` plugin works as it is: the plugin's include is dropped. The middleware
-reads its settings as Kinto resolved them, environment overrides included.
+Gunicorn: ``KINTO_INI=kinto.ini gunicorn kinto_attachment_mw.wsgi:application`` builds
+Kinto from the ini's ``[app:main]`` and wraps it. An ini written for the
+``kinto-attachment`` plugin works as it is: the plugin's include is dropped.
+
+Paste: ``[filter:attachment] use = egg:kinto_attachment_mw`` (:func:`filter_factory`).
+
+Either way, the middleware reads its settings as Kinto resolved them, environment
+overrides included.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import os
 
 from pyramid.paster import get_appsettings, setup_logging
 
+from .config import KINTO_NAMES, PREFIXES, from_kinto_settings
 from .middleware import AttachmentMiddleware
-from .settings import from_kinto_settings
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +66,23 @@ def effective_settings(kinto_app, ini_settings: dict) -> dict:
         )
         return ini_settings
     return from_kinto_settings(registry.settings)
+
+
+def filter_factory(global_conf: dict, **local_conf: str):
+    """Settings come from the filter section, else from the wrapped Kinto app's own (with
+    Kinto's environment overrides applied)."""
+
+    def make_filter(app):
+        kinto_settings = getattr(getattr(app, "registry", None), "settings", None) or {}
+        settings = from_kinto_settings(kinto_settings)
+        for key, value in local_conf.items():
+            if key.startswith(PREFIXES) or key in KINTO_NAMES:
+                settings[key] = value
+            else:
+                settings[PREFIXES[0] + key] = value
+        return AttachmentMiddleware(app, settings)
+
+    return make_filter
 
 
 def __getattr__(name: str):

@@ -12,7 +12,7 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
-from kinto_attachment_mw.settings import S3Settings
+from kinto_attachment_mw.config import S3Settings
 from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX
 from kinto_attachment_mw.storage.s3 import S3Storage
 

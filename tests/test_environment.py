@@ -11,7 +11,7 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import filter_factory
-from kinto_attachment_mw.settings import from_kinto_settings, parse_settings
+from kinto_attachment_mw.config import from_kinto_settings, parse_settings
 from kinto_attachment_mw.wsgi import effective_settings, load_app
 
 from .conftest import ALICE, RECORDS

@@ -11,9 +11,8 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
-from kinto_attachment_mw.errors import StorageUnavailable
-from kinto_attachment_mw.kinto_api import INTERNAL_MARKER
-from kinto_attachment_mw.storage import LocalStorage
+from kinto_attachment_mw.protocol.client import INTERNAL_MARKER
+from kinto_attachment_mw.storage import LocalStorage, StorageUnavailable
 
 from .conftest import ALICE, RECORDS, Uploads, auth, kinto_settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
-from kinto_attachment_mw.gc import Listener, collect_garbage
+from kinto_attachment_mw.ops.gc import Listener, collect_garbage
+from kinto_attachment_mw.protocol.paths import RecordPath
+from kinto_attachment_mw.storage import StoredFileMetadata
 from kinto_attachment_mw.storage.local import LocalStorage
 
 from .conftest import ALICE, files_under, kinto_settings
@@ -19,6 +22,11 @@ from .postgres import kinto_postgresql_settings
 
 HOUR = 3600.0
 LATER = 2 * HOUR  # seconds ahead: every file present now is past a one-hour grace
+
+
+def shared(metadata: StoredFileMetadata) -> StoredFileMetadata:
+    """What a copy of the attachment accepted on another record does to its metadata."""
+    return dataclasses.replace(metadata, shared=True)
 
 
 class Deployment:
@@ -49,7 +57,7 @@ class Deployment:
         """A file stored for a record that was never written (a crash in between)."""
         writer = self.storage.open_writer(key, "text/plain")
         writer.write(content)
-        return writer.commit({"record": "/buckets/b/collections/c/records/gone", "size": 6})
+        return writer.commit(StoredFileMetadata(RecordPath("b", "c", "gone"), size=6))
 
     def put_record(self, parent: str, record_id: str, attachment: object) -> None:
         """A record written without the middleware (a restore, a migration)."""
@@ -72,8 +80,7 @@ class Deployment:
             listener=listener,
             page_size=page_size,
             now=time.time() + ahead,
-            kept=self.middleware.releaser.kept,
-            locks=self.middleware.locks,
+            remover=self.middleware.remover,
         )
         return report, found
 
@@ -217,7 +224,7 @@ def test_a_file_referenced_by_a_copied_record_is_kept(deployment):
     meta = deployment.upload(path, "r1")
     deployment.collection("b", "preview")
     deployment.put_record("/buckets/b/collections/preview", "r1", meta)
-    deployment.storage.update_metadata(deployment.key_of(meta), {"shared": True})
+    deployment.storage.update_metadata(deployment.key_of(meta), shared)
     deployment.app.put_json(f"{path}/records/r1", {"data": {"x": 1}}, headers=ALICE)
 
     report, _ = deployment.gc()
@@ -228,7 +235,7 @@ def test_a_file_referenced_by_a_copied_record_is_kept(deployment):
 
 def test_a_shared_file_no_record_references_is_removed(deployment):
     orphan = deployment.orphan("was-shared.txt")
-    deployment.storage.update_metadata(orphan, {"shared": True})
+    deployment.storage.update_metadata(orphan, shared)
 
     report, found = deployment.gc()
 
@@ -366,7 +373,7 @@ def test_a_file_given_to_a_record_with_an_old_timestamp_during_gc_is_kept(
         HOUR,
         page_size=2,
         now=time.time() + LATER,
-        locks=deployment.middleware.locks,
+        remover=deployment.middleware.remover,
     )
 
     assert racing.write is None
@@ -402,7 +409,10 @@ def test_a_copy_accepted_while_gc_removes_keeps_its_file(deployment):
     app.put_json(f"{path}/records/owner", {"data": {}}, headers=ALICE)
     key = deployment.key_of(meta)
     # Shared long ago, no record left: an orphan, until the late copy below.
-    deployment.storage.update_metadata(key, {"referenced_at": time.time() - 2 * LATER})
+    long_ago = time.time() - 2 * LATER
+    deployment.storage.update_metadata(
+        key, lambda m: dataclasses.replace(m, referenced_at=long_ago)
+    )
     metadata_reads = deployment.storage.metadata
 
     def metadata(read_key):

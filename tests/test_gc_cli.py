@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import webtest
 
+from kinto_attachment_mw.protocol.paths import RecordPath
+from kinto_attachment_mw.storage import StoredFileMetadata
 from kinto_attachment_mw.wsgi import load_app
 
 from .conftest import ALICE, files_under
@@ -62,7 +64,7 @@ def store_for_no_record(app: webtest.TestApp, name: str) -> str:
     """A file whose record was never written (the process died in between)."""
     writer = app.storage.open_writer(f"{name}.txt", "text/plain")
     writer.write(name.encode())
-    return writer.commit({"record": f"/buckets/b/collections/c/records/{name}"})
+    return writer.commit(StoredFileMetadata(RecordPath("b", "c", name)))
 
 
 def test_gc_on_postgresql(deployment):

@@ -11,8 +11,8 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
-from kinto_attachment_mw.lifecycle import may_affect_files
-from kinto_attachment_mw.routes import Kind
+from kinto_attachment_mw.protocol.paths import Kind
+from kinto_attachment_mw.writes.screening import may_affect_files
 
 from .conftest import ALICE, RECORDS, Uploads, auth, build_app, kinto_settings
 

@@ -18,10 +18,9 @@ import webob
 import webtest
 
 from kinto_attachment_mw import filter_factory
-from kinto_attachment_mw.errors import AttachmentError
-from kinto_attachment_mw.guard import file_lock
-from kinto_attachment_mw.locks import ProcessLocks, RecordLocks
-from kinto_attachment_mw.pg_locks import PostgresLocks
+from kinto_attachment_mw.locks import ProcessLocks, RecordLocks, file_lock
+from kinto_attachment_mw.locks.postgresql import PostgresLocks
+from kinto_attachment_mw.protocol.errors import AttachmentError
 
 from .conftest import ALICE, RECORDS, Uploads, build_app, kinto_settings
 from .postgres import kinto_postgresql_settings

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from kinto_attachment_mw.errors import AttachmentError
-from kinto_attachment_mw.multipart import FilePart, multipart_boundary, parse_form
+from kinto_attachment_mw.protocol.errors import AttachmentError
+from kinto_attachment_mw.upload.form import FilePart, multipart_boundary, parse_form
 
 BOUNDARY = "----boundary0123456789"
 

@@ -7,6 +7,7 @@ client, never through the middleware.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -14,7 +15,8 @@ import time
 import pytest
 from botocore.config import Config
 
-from kinto_attachment_mw.errors import StorageUnavailable
+from kinto_attachment_mw.protocol.paths import RecordPath
+from kinto_attachment_mw.storage import StorageUnavailable, StoredFileMetadata
 from kinto_attachment_mw.storage.s3 import S3Storage
 
 from .conftest import (
@@ -142,7 +144,7 @@ def test_large_file_goes_up_in_parts(moto):
     assert stored["ContentType"] == "text/csv"
     assert stored["Metadata"]["hash"] == meta["hash"]
     assert stored["Metadata"]["record"] == "/buckets/b/collections/c/records/big"
-    assert storage.metadata(s3.key_of(meta["location"]))["size"] == len(content)
+    assert storage.metadata(s3.key_of(meta["location"])).size == len(content)
     acl = moto.client.get_object_acl(Bucket=bucket, Key=s3.key_of(meta["location"]))
     assert any(g["Grantee"].get("URI") == ALL_USERS for g in acl["Grants"])
     assert s3.pending() == []
@@ -175,10 +177,10 @@ def test_parts_are_sent_as_they_arrive(moto):
     assert eventually(lambda: parts_in_s3(moto.client, bucket) == 1)
     writer.write(content[TEST_PART_SIZE + 10 :])
     assert eventually(lambda: parts_in_s3(moto.client, bucket) == 2)
-    key = writer.commit({"record": "/buckets/b/collections/c/records/r", "hash": "h"})
+    key = writer.commit(StoredFileMetadata(RecordPath("b", "c", "r"), hash="h"))
     assert key == "f/big.bin"
     assert moto.client.get_object(Bucket=bucket, Key=key)["Body"].read() == content
-    assert storage.metadata(key) == {"record": "/buckets/b/collections/c/records/r", "hash": "h"}
+    assert storage.metadata(key) == StoredFileMetadata(RecordPath("b", "c", "r"), hash="h")
     assert pending_uploads(moto.client, bucket) == []
 
 
@@ -273,7 +275,7 @@ def test_upload_whose_abort_failed_is_swept_later(moto, proxy):
     proxy.refuse()
     writer.write(os.urandom(TEST_PART_SIZE))  # handed to the sender, which fails
     with pytest.raises(StorageUnavailable):
-        writer.commit({"record": "/buckets/b/collections/c/records/r", "hash": "h"})
+        writer.commit(StoredFileMetadata(RecordPath("b", "c", "r"), hash="h"))
     assert [upload["Key"] for upload in pending_uploads(moto.client, bucket)] == ["x/big.bin"]
     proxy.refuse(False)
     swept = list(storage.sweep_leftovers(time.time() + 60))
@@ -290,17 +292,14 @@ def test_metadata_of_objects_too_large_for_one_copy(moto):
     content = os.urandom(TEST_PART_SIZE + 1000)
     writer = storage.open_writer("huge.bin", "application/x-thing")
     writer.write(content)
-    key = writer.commit({"record": "/buckets/b/collections/c/records/r", "hash": "h", "size": 1})
-    storage.update_metadata(key, {"shared": True})
+    key = writer.commit(StoredFileMetadata(RecordPath("b", "c", "r"), hash="h", size=1))
+    storage.update_metadata(key, lambda m: dataclasses.replace(m, shared=True))
     stored = moto.client.get_object(Bucket=bucket, Key=key)
     assert stored["Body"].read() == content
     assert stored["ContentType"] == "application/x-thing"
-    assert storage.metadata(key) == {
-        "record": "/buckets/b/collections/c/records/r",
-        "hash": "h",
-        "size": 1,
-        "shared": True,
-    }
+    assert storage.metadata(key) == StoredFileMetadata(
+        RecordPath("b", "c", "r"), hash="h", size=1, shared=True
+    )
     acl = moto.client.get_object_acl(Bucket=bucket, Key=key)
     assert any(g["Grantee"].get("URI") == ALL_USERS for g in acl["Grants"])
     assert pending_uploads(moto.client, bucket) == []
@@ -316,7 +315,7 @@ def test_multipart_upload_never_overwrites_a_name_taken_meanwhile(moto):
     writer.write(os.urandom(TEST_PART_SIZE))
     moto.client.put_object(Bucket=bucket, Key="f/race-1.bin", Body=b"meanwhile")
     with pytest.raises(StorageUnavailable):
-        writer.commit({"record": "/buckets/b/collections/c/records/r", "hash": "h"})
+        writer.commit(StoredFileMetadata(RecordPath("b", "c", "r"), hash="h"))
     read = moto.client.get_object
     assert read(Bucket=bucket, Key="f/race-1.bin")["Body"].read() == b"meanwhile"
     assert read(Bucket=bucket, Key="f/race.bin")["Body"].read() == b"first"
@@ -361,13 +360,13 @@ def test_s3_failing_on_the_metadata_read_refuses_the_copy(moto):
     a copy would pass unchecked and unshared."""
     from botocore.exceptions import EndpointConnectionError
 
-    from kinto_attachment_mw.guard import AttachmentGuard
+    from kinto_attachment_mw.files.guard import AttachmentGuard
     from kinto_attachment_mw.locks import ProcessLocks
 
     storage = s3_storage(moto.new_bucket(), moto.url, BASE_URL)
     writer = storage.open_writer("f/a.txt", "text/plain")
     writer.write(b"hello")
-    key = writer.commit({"record": "/buckets/b/collections/c/records/r1", "hash": "h", "size": 5})
+    key = writer.commit(StoredFileMetadata(RecordPath("b", "c", "r1"), hash="h", size=5))
     real_head, calls = storage.client.head_object, []
 
     def head_failing_second(**params):
@@ -380,9 +379,9 @@ def test_s3_failing_on_the_metadata_read_refuses_the_copy(moto):
     guard = AttachmentGuard(storage, ProcessLocks(5))
     copy = {"location": storage.url(key), "hash": "h", "size": 5}
     with pytest.raises(StorageUnavailable):
-        guard.check(copy, None, "/buckets/b/collections/other/records/r2")
+        guard.check(copy, None, RecordPath("b", "other", "r2"))
     storage.client.head_object = real_head
-    assert "shared" not in storage.metadata(key)
+    assert not storage.metadata(key).shared
 
 
 def test_sweep_spares_a_long_upload_still_sending_parts(moto):

@@ -20,11 +20,13 @@ import webtest
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
-from kinto_attachment_mw.gzip_sink import gzip_size_bound
 from kinto_attachment_mw.middleware import AttachmentMiddleware
-from kinto_attachment_mw.storage import LocalStorage, s3_writer
-from kinto_attachment_mw.storage.s3 import FINISH_READ_TIMEOUT, S3Storage
-from kinto_attachment_mw.storage.s3_writer import (
+from kinto_attachment_mw.protocol.paths import RecordPath
+from kinto_attachment_mw.storage import LocalStorage, StoredFileMetadata
+from kinto_attachment_mw.storage.s3 import S3Storage
+from kinto_attachment_mw.storage.s3 import parts as s3_parts
+from kinto_attachment_mw.storage.s3.objects import FINISH_READ_TIMEOUT
+from kinto_attachment_mw.storage.s3.parts import (
     MAX_PART_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
@@ -32,7 +34,8 @@ from kinto_attachment_mw.storage.s3_writer import (
     PartBuffer,
     part_size,
 )
-from kinto_attachment_mw.uploads import _size_bound
+from kinto_attachment_mw.upload.new_file import size_bound
+from kinto_attachment_mw.upload.sinks import gzip_size_bound
 
 from .conftest import (
     TEST_PART_SIZE,
@@ -48,7 +51,7 @@ from .s3_servers import StallingProxy, pending_uploads
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 TiB = 1024 * GiB
-OWNER = {"record": "/buckets/b/collections/c/records/r", "hash": "h"}
+OWNER = StoredFileMetadata(RecordPath("b", "c", "r"), hash="h")
 
 
 def crc32_of(data: bytes) -> str:
@@ -129,7 +132,7 @@ def test_part_size_without_an_upper_bound_grows_every_thousand_parts():
     ],
 )
 def test_size_bound_of_an_upload(length, limit, bound):
-    assert _size_bound(length, limit) == bound
+    assert size_bound(length, limit) == bound
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000, 3 * MiB + 17])
@@ -162,13 +165,13 @@ def test_parts_in_two_buffers_taking_turns_keep_their_own_bytes(moto, monkeypatc
     """Six parts, each with bytes of its own, through two buffers: a buffer filled again
     before its part was in S3, or a part sent from the wrong buffer, would mix them."""
     mapped = []
-    real_init = s3_writer.PartBuffer.__init__
+    real_init = s3_parts.PartBuffer.__init__
 
     def counting_init(self, size):
         mapped.append(size)
         real_init(self, size)
 
-    monkeypatch.setattr(s3_writer.PartBuffer, "__init__", counting_init)
+    monkeypatch.setattr(s3_parts.PartBuffer, "__init__", counting_init)
     bucket = moto.new_bucket()
     storage = s3_storage(bucket, moto.url)
     parts = [bytes([n]) * 1000 + os.urandom(TEST_PART_SIZE - 1000) for n in range(5)]
@@ -186,7 +189,7 @@ def test_parts_in_two_buffers_taking_turns_keep_their_own_bytes(moto, monkeypatc
 def test_parts_grow_when_the_size_is_not_known(moto, monkeypatch):
     """Without an upper bound (a chunked request, no size limit), later parts are larger:
     a larger buffer replaces the spare one."""
-    monkeypatch.setattr(s3_writer, "_PARTS_PER_SIZE", 2)
+    monkeypatch.setattr(s3_parts, "_PARTS_PER_SIZE", 2)
     bucket = moto.new_bucket()
     storage = s3_storage(bucket, moto.url)
     sent = recording_sent_parts(storage)

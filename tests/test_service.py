@@ -73,7 +73,7 @@ def test_lbheartbeat_is_untouched(app):
 def test_concurrent_heartbeats_all_succeed(storage_root):
     import threading
 
-    from kinto_attachment_mw.service import ServiceEndpoints
+    from kinto_attachment_mw.serving.service_endpoints import ServiceEndpoints
     from kinto_attachment_mw.storage import LocalStorage
 
     service = ServiceEndpoints(LocalStorage(str(storage_root)), None, readonly=False)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kinto_attachment_mw.settings import (
-    EXTENSION_GROUPS,
-    ConfigurationError,
-    S3Settings,
-    parse_settings,
-)
+from kinto_attachment_mw.config import ConfigurationError, S3Settings, parse_settings
+from kinto_attachment_mw.config.policy import EXTENSION_GROUPS
 
 BASE = {"kinto.attachment.base_path": "/tmp/files"}
 

@@ -7,17 +7,19 @@ leaves behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
 import pytest
 
-from kinto_attachment_mw.storage import LocalStorage
+from kinto_attachment_mw.protocol.paths import RecordPath
+from kinto_attachment_mw.storage import LocalStorage, StoredFileMetadata
 from kinto_attachment_mw.storage.local import TEMP_PREFIX
 
 from .conftest import TEST_PART_SIZE, s3_storage
 
-OWNER = "/buckets/b/collections/c/records/r"
+OWNER = RecordPath("b", "c", "r")
 
 
 class LocalBackend:
@@ -75,7 +77,7 @@ def backend(request, tmp_path):
 def store(storage, key: str, content: bytes = b"content", **metadata) -> str:
     writer = storage.open_writer(key, "text/plain")
     writer.write(content)
-    return writer.commit({"record": OWNER, "size": len(content), **metadata})
+    return writer.commit(StoredFileMetadata(OWNER, size=len(content), **metadata))
 
 
 def test_stat_gives_size_and_age(backend):
@@ -104,14 +106,14 @@ def test_note_reference_keeps_the_other_metadata(backend):
     before = time.time()
     storage.note_reference(key, shared=False)
     metadata = storage.metadata(key)
-    assert "shared" not in metadata
-    assert before <= metadata.pop("referenced_at") <= time.time()
-    assert metadata == {"record": OWNER, "size": 1, "hash": "h"}
+    assert not metadata.shared
+    assert before <= metadata.referenced_at <= time.time()
+    assert (metadata.owner, metadata.size, metadata.hash) == (OWNER, 1, "h")
     storage.note_reference(key, shared=True)
     storage.note_reference(key, shared=False)  # once shared, always shared
     metadata = storage.metadata(key)
-    assert metadata["shared"] is True
-    assert before <= metadata["referenced_at"] <= time.time()
+    assert metadata.shared is True
+    assert before <= metadata.referenced_at <= time.time()
     assert [info.key for info in storage.scan()] == [key]
 
 
@@ -120,7 +122,7 @@ def test_metadata_updates_of_a_file_without_metadata_do_nothing(backend):
     backend.plant_foreign_file("old.txt", b"old")
     storage.note_reference("old.txt", shared=True)
     assert storage.metadata("old.txt") is None
-    storage.update_metadata("missing.txt", {"shared": True})
+    storage.update_metadata("missing.txt", lambda m: dataclasses.replace(m, shared=True))
     assert storage.stat("missing.txt") is None
 
 
@@ -139,7 +141,7 @@ def test_sweep_removes_old_leftovers_only(backend):
     assert len(list(storage.sweep_leftovers(soon))) == 2
     assert list(storage.sweep_leftovers(soon)) == []
     assert [info.key for info in storage.scan()] == [key]
-    assert storage.metadata(key)["record"] == OWNER
+    assert storage.metadata(key).owner == OWNER
 
 
 def test_commit_never_overwrites(backend):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import pytest
 
-from kinto_attachment_mw.errors import StorageUnavailable
-from kinto_attachment_mw.storage import LocalStorage
+from kinto_attachment_mw.protocol.paths import RecordPath
+from kinto_attachment_mw.storage import LocalStorage, StorageUnavailable, StoredFileMetadata
 from kinto_attachment_mw.storage.local import UnsafePath
 
 from .conftest import files_under
@@ -24,7 +25,7 @@ def storage(tmp_path):
 def store(storage, key: str, content: bytes = b"content") -> str:
     writer = storage.open_writer(key, "text/plain")
     writer.write(content)
-    return writer.commit({"record": "/buckets/b/collections/c/records/r"})
+    return writer.commit(StoredFileMetadata(RecordPath("b", "c", "r")))
 
 
 def test_written_file_is_invisible_until_commit(storage):
@@ -32,7 +33,7 @@ def test_written_file_is_invisible_until_commit(storage):
     writer.write(b"half")
     assert not storage.exists("a/b.txt")
     assert all(name.startswith(".upload-") for name in os.listdir(storage.path_of("a")))
-    key = writer.commit({"record": "/r", "hash": "h", "size": 4})
+    key = writer.commit(StoredFileMetadata(RecordPath("b", "c", "r"), hash="h", size=4))
     assert key == "a/b.txt"
     assert storage.exists(key)
     assert files_under(storage.base_path) == {"a/b.txt"}
@@ -104,8 +105,11 @@ def test_unwritable_root_raises_storage_unavailable(tmp_path):
 def test_metadata_is_kept_beside_the_file(storage):
     writer = storage.open_writer("a/b.txt", "text/plain")
     writer.write(b"x")
-    key = writer.commit({"record": "/buckets/b/collections/c/records/r", "size": 1})
-    assert storage.metadata(key) == {"record": "/buckets/b/collections/c/records/r", "size": 1}
+    key = writer.commit(StoredFileMetadata(RecordPath("b", "c", "r"), size=1))
+    assert storage.metadata(key) == StoredFileMetadata(RecordPath("b", "c", "r"), size=1)
+    # The sidecar's format, which files stored by earlier versions have too.
+    with open(storage.path_of("a/.b.txt.meta"), encoding="utf-8") as sidecar:
+        assert json.load(sidecar) == {"record": "/buckets/b/collections/c/records/r", "size": 1}
     storage.delete(key)
     assert storage.metadata(key) is None
     assert files_under(storage.base_path) == set()
@@ -144,7 +148,7 @@ def test_writer_recreates_a_folder_pruned_meanwhile(storage, monkeypatch):
     monkeypatch.setattr(os, "makedirs", makedirs_then_lose_it)
     writer = storage.open_writer("fresh/x.txt", "text/plain")
     writer.write(b"x")
-    assert writer.commit({}) == "fresh/x.txt"
+    assert writer.commit(StoredFileMetadata(None)) == "fresh/x.txt"
     assert len(calls) == 2
 
 
@@ -197,7 +201,7 @@ def test_failure_between_metadata_and_file_leaves_nothing(storage, monkeypatch):
     writer.write(b"x")
     monkeypatch.setattr(os, "link", link_metadata_only)
     with pytest.raises(StorageUnavailable):
-        writer.commit({"record": "/r"})
+        writer.commit(StoredFileMetadata(RecordPath("b", "c", "r")))
     monkeypatch.undo()
     assert not os.path.exists(storage.base_path + "/a")
     assert files_under(storage.base_path) == set()

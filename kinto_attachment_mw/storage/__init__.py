@@ -1,12 +1,24 @@
-"""Storage backends behind one interface; :func:`storage_from_settings` picks one."""
+"""Where attachment files live: one interface (:mod:`.base`), the metadata kept beside
+each file (:mod:`.metadata`), local disk and S3 backends; :func:`storage_from_settings`
+picks one. A new backend is a module (or a subpackage) here that subclasses
+:class:`Storage` and passes the contract tests."""
 
 import logging
 
-from ..settings import ConfigurationError, Settings
-from .base import FileWriter, Storage
+from ..config import ConfigurationError, Settings
+from .base import FileWriter, Storage, StorageUnavailable, StoredFileInfo
 from .local import LocalStorage
+from .metadata import StoredFileMetadata
 
-__all__ = ["FileWriter", "LocalStorage", "Storage", "storage_from_settings"]
+__all__ = [
+    "FileWriter",
+    "LocalStorage",
+    "Storage",
+    "StorageUnavailable",
+    "StoredFileInfo",
+    "StoredFileMetadata",
+    "storage_from_settings",
+]
 
 logger = logging.getLogger(__name__)
 

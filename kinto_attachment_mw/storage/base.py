@@ -2,16 +2,43 @@
 
 Request code writes a file through a :class:`FileWriter` (write chunks, then commit or
 abort) and later deletes it by key. Backends translate their library's errors into
-:class:`~kinto_attachment_mw.errors.StorageUnavailable`.
+:class:`StorageUnavailable`. A new backend subclasses :class:`Storage` and joins the
+contract tests (``tests/storage/test_contract.py``).
 """
 
 from __future__ import annotations
 
 import abc
+import posixpath
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin
+
+from .metadata import StoredFileMetadata
+
+
+class StorageUnavailable(Exception):
+    """The storage backend failed (disk full, permission denied, unreachable service)."""
+
+
+#: How many free variants of a key a backend tries before giving up.
+MAX_NAME_ATTEMPTS = 100
+
+
+def candidate_keys(key: str, attempts: int = MAX_NAME_ATTEMPTS) -> Iterator[str]:
+    """``key``, then ``stem-1.ext``, ``stem-2.ext``...: the names a backend tries, in
+    order, so that a new file never overwrites another."""
+    stem, extension = posixpath.splitext(key)
+    yield key
+    for attempt in range(1, attempts):
+        yield f"{stem}-{attempt}{extension}"
+
+
+def is_hidden(key: str) -> bool:
+    """Whether a key is one of the storage's own (metadata, temporary files, heartbeat
+    probes): any segment starting with ``.``. Such a key is never an attachment."""
+    return any(segment.startswith(".") for segment in key.split("/"))
 
 
 @dataclass(frozen=True)
@@ -30,7 +57,7 @@ class FileWriter(abc.ABC):
     def write(self, chunk: bytes) -> None: ...
 
     @abc.abstractmethod
-    def commit(self, metadata: Mapping[str, object]) -> str:
+    def commit(self, metadata: StoredFileMetadata) -> str:
         """Make the file visible; return its final key (never overwrites another file).
 
         ``metadata`` (owner record, hash, size) is kept beside the file, so that checking
@@ -69,7 +96,7 @@ class Storage(abc.ABC):
     def exists(self, key: str) -> bool: ...
 
     @abc.abstractmethod
-    def metadata(self, key: str) -> dict | None:
+    def metadata(self, key: str) -> StoredFileMetadata | None:
         """What :meth:`FileWriter.commit` kept beside the file; ``None`` when unknown
         (a file stored by something else, such as the older plugin, or no file). Raises
         :class:`StorageUnavailable` when the storage cannot answer: that is not "unknown"."""
@@ -79,19 +106,20 @@ class Storage(abc.ABC):
         """Size and age of a stored file, ``None`` when there is none."""
 
     @abc.abstractmethod
-    def update_metadata(self, key: str, changes: Mapping[str, object]) -> None:
-        """Merge ``changes`` into what :meth:`FileWriter.commit` kept beside the file.
-        No-op for a file without metadata, or no file."""
+    def update_metadata(
+        self, key: str, change: Callable[[StoredFileMetadata], StoredFileMetadata]
+    ) -> None:
+        """Replace what :meth:`FileWriter.commit` kept beside the file with
+        ``change(current)``, never undoing a concurrent update. No-op for a file without
+        metadata, or no file."""
 
     def note_reference(self, key: str, shared: bool) -> None:
-        """A record was just given this file: note when (``referenced_at``, seconds since
-        the epoch), and that other records reference it too (``shared``) when that record
-        is not its owner. Request code never removes a shared file; neither request code
-        nor garbage collection removes a file referenced after they planned to."""
-        changes: dict[str, object] = {"referenced_at": time.time()}
-        if shared:
-            changes["shared"] = True
-        self.update_metadata(key, changes)
+        """A record was just given this file: note when (``referenced_at``), and that
+        other records reference it too (``shared``) when that record is not its owner.
+        Request code never removes a shared file; neither request code nor garbage
+        collection removes a file referenced after they planned to."""
+        moment = time.time()
+        self.update_metadata(key, lambda metadata: metadata.referenced(moment, shared))
 
     @abc.abstractmethod
     def scan(self) -> Iterator[StoredFileInfo]:
@@ -122,6 +150,6 @@ class Storage(abc.ABC):
         key = location[len(prefix) :]
         if not key or "://" in key or key.startswith("/"):
             return None
-        if any(not part or part.startswith(".") for part in key.split("/")):
-            return None  # metadata, temporary files and folders are never attachments
+        if any(not part for part in key.split("/")) or is_hidden(key):
+            return None  # folders, metadata and temporary files are never attachments
         return key

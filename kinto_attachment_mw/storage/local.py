@@ -8,20 +8,18 @@ import errno
 import json
 import logging
 import os
-import posixpath
 import stat
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 
-from ..errors import StorageUnavailable
-from .base import FileWriter, Storage, StoredFileInfo
+from .base import FileWriter, Storage, StorageUnavailable, StoredFileInfo, candidate_keys
+from .metadata import StoredFileMetadata
 
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".upload-"
 #: Each stored file ``name`` has its metadata in ``.name.meta`` beside it.
 META_SUFFIX = ".meta"
-_MAX_NAME_ATTEMPTS = 100
 _MAX_FOLDER_ATTEMPTS = 100  # a folder is pruned by deletes only while empty
 
 
@@ -90,7 +88,7 @@ class LocalStorage(Storage):
         except UnsafePath:
             return False
 
-    def metadata(self, key: str) -> dict | None:
+    def metadata(self, key: str) -> StoredFileMetadata | None:
         try:
             with open(_meta_path(self.path_of(key)), encoding="utf-8") as sidecar:
                 value = json.load(sidecar)
@@ -98,7 +96,7 @@ class LocalStorage(Storage):
             return None
         except OSError as error:  # a disk that fails must not pass for "no metadata"
             raise StorageUnavailable(f"cannot read the metadata of {key}: {error}") from error
-        return value if isinstance(value, dict) else None
+        return StoredFileMetadata.from_dict(value)
 
     def stat(self, key: str) -> StoredFileInfo | None:
         try:
@@ -109,7 +107,10 @@ class LocalStorage(Storage):
             return None  # a folder is not a stored file
         return StoredFileInfo(key, status.st_size, status.st_mtime)
 
-    def update_metadata(self, key: str, changes: Mapping[str, object]) -> None:
+    def update_metadata(
+        self, key: str, change: Callable[[StoredFileMetadata], StoredFileMetadata]
+    ) -> None:
+        """Callers hold the file's lock: no other update runs meanwhile."""
         metadata = self.metadata(key)
         if metadata is None:
             return
@@ -119,7 +120,7 @@ class LocalStorage(Storage):
         )
         try:
             with open(temp_path, "x", encoding="utf-8") as sidecar:
-                json.dump({**metadata, **changes}, sidecar)
+                json.dump(change(metadata).to_dict(), sidecar)
             os.replace(temp_path, meta_path)
         except OSError as error:
             with contextlib.suppress(OSError):
@@ -199,11 +200,11 @@ class _LocalWriter(FileWriter):
             self.abort()
             raise StorageUnavailable(f"cannot write {self._key}: {error}") from error
 
-    def commit(self, metadata: Mapping[str, object]) -> str:
+    def commit(self, metadata: StoredFileMetadata) -> str:
         try:
             self._file.close()
             with open(self._temp_meta_path, "x", encoding="utf-8") as sidecar:
-                json.dump(dict(metadata), sidecar)
+                json.dump(metadata.to_dict(), sidecar)
             key = self._link_into_place()
         except OSError as error:
             self.abort()
@@ -217,9 +218,7 @@ class _LocalWriter(FileWriter):
         Both are hard links, atomic and never overwriting. Should the process die between
         the two, a sidecar is left without its file, never a file without its sidecar.
         """
-        stem, extension = posixpath.splitext(self._key)
-        for attempt in range(_MAX_NAME_ATTEMPTS):
-            key = self._key if attempt == 0 else f"{stem}-{attempt}{extension}"
+        for key in candidate_keys(self._key):
             path = self._storage.path_of(key)
             meta_path = _meta_path(path)
             try:

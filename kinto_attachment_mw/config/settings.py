@@ -1,0 +1,224 @@
+"""Start-up parsing of ``kinto.attachment.*`` settings into typed, validated objects.
+
+Request code only ever sees :class:`Settings` and :class:`Policy`; raw strings stop here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .policy import POLICY_PARSERS, Policy
+from .s3 import AWS_NAMES, S3Settings, parse_s3
+from .values import ConfigurationError, parse_bool, parse_timeout
+
+PREFIXES = ("kinto.attachment.", "attachment.")
+
+_RESOURCE_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    """Where per-record locks live, from Kinto's own storage settings.
+
+    ``postgresql_url`` is Kinto's database when Kinto stores records in PostgreSQL (several
+    processes or hosts share it); ``None`` means one process, so in-process locks.
+    """
+
+    postgresql_url: str | None = None
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the middleware needs, resolved once. Exactly one of ``base_path``
+    (local storage) and ``s3`` is set."""
+
+    base_path: str = ""
+    s3: S3Settings | None = None
+    base_url: str = ""
+    extra_base_url: str | None = None
+    serve_path: str | None = None
+    default_policy: Policy = Policy()
+    resource_policies: Mapping[tuple[str, ...], Policy] = field(default_factory=dict)
+    readonly: bool = False
+    cors_origins: tuple[str, ...] = ("*",)
+    locks: LockSettings = LockSettings()
+    #: Kinto keeps records in its own process memory (gc cannot see them from outside).
+    kinto_in_memory: bool = True
+
+    def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
+        """The most specific policy: collection, then bucket, then global."""
+        policies = self.resource_policies
+        if not policies:
+            return self.default_policy
+        return (
+            policies.get((bucket_id, collection_id))
+            or policies.get((bucket_id,))
+            or self.default_policy
+        )
+
+
+#: Settings that only make sense once, for the whole server.
+GLOBAL_NAMES = frozenset(
+    {"base_path", "base_url", "extra.base_url", "serve_path", "lock_timeout_seconds"}
+)
+
+POSTGRESQL_STORAGE = "kinto.core.storage.postgresql"
+MEMORY_STORAGE = "kinto.core.storage.memory"
+
+_NOT_AVAILABLE = ("gcloud.",)
+
+
+def attachment_settings(raw: Mapping[str, object]) -> dict[str, object]:
+    """Pick ``kinto.attachment.NAME`` / ``attachment.NAME`` keys, keyed by their full name."""
+    return {key: value for key, value in raw.items() if key.startswith(PREFIXES)}
+
+
+#: Kinto's own settings the middleware reads (the storage ones choose the record locks).
+KINTO_NAMES = ("readonly", "cors_origins", "storage_backend", "storage_url")
+
+
+def from_kinto_settings(kinto_settings: Mapping[str, object]) -> dict[str, object]:
+    """The middleware's raw settings from a Kinto app's ``registry.settings``, so that they
+    honour the environment as Kinto's own do (the plugin read them there too).
+
+    Kinto keeps each ini key as written and puts its effective value under the key without
+    ``kinto.``: ``KINTO_ATTACHMENT_BASE_URL`` or ``ATTACHMENT_BASE_URL`` replaces
+    ``kinto.attachment.base_url``, for keys present in the ini. It also decodes values that
+    read as JSON (``1e3`` becomes ``1000.0``), so the ini's own text is kept where the
+    environment did not change the value: a secret that looks like a number stays as written.
+    """
+    from kinto.core.utils import native_value
+
+    settings: dict[str, object] = {}
+    for key, value in kinto_settings.items():
+        if key.startswith(PREFIXES[1]):
+            prefixed = "kinto." + key
+            written = kinto_settings.get(prefixed)
+            if isinstance(written, str) and native_value(written) == value:
+                value = written
+            settings[prefixed] = value
+        elif key in KINTO_NAMES:
+            settings[key] = value
+    return settings
+
+
+def _short_name(key: str) -> str:
+    for prefix in PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    raise AssertionError(key)
+
+
+def _kinto_setting(raw: Mapping[str, object], name: str, default: object) -> object:
+    for key in (f"kinto.{name}", name):
+        if key in raw:
+            return raw[key]
+    return default
+
+
+def _parse_serve_path(name: str, raw: object) -> str | None:
+    path = str(raw).strip().rstrip("/")
+    if not path:
+        return None
+    if not path.startswith("/") or "//" in path:
+        raise ConfigurationError(f"{name}: expected an absolute URL path like /attachments")
+    return path
+
+
+def _parse_locks(raw: Mapping[str, object], timeout: float) -> LockSettings:
+    """PostgreSQL advisory locks on Kinto's database when Kinto uses PostgreSQL."""
+    backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or "").strip()
+    if backend != POSTGRESQL_STORAGE:
+        return LockSettings(None, timeout)
+    url = str(_kinto_setting(raw, "storage_url", "") or "").strip()
+    if not url:
+        raise ConfigurationError("kinto.storage_url: required with the PostgreSQL storage backend")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ConfigurationError(f"kinto.storage_url: expected postgresql://..., got {url!r}")
+    # SQLAlchemy's "postgresql+psycopg2://" names a driver; libpq only knows the scheme.
+    return LockSettings("postgresql://" + rest, timeout)
+
+
+def parse_settings(raw: Mapping[str, object]) -> Settings:
+    """Validate every attachment setting of ``raw`` (an ini section or Kinto's settings)."""
+    global_values: dict[str, object] = {}
+    policy_values: dict[str, object] = {}
+    resource_values: dict[tuple[str, ...], dict[str, object]] = {}
+    aws_values: dict[str, str] = {}
+
+    for key, value in attachment_settings(raw).items():
+        name = _short_name(key)
+        if name.startswith(_NOT_AVAILABLE):
+            raise ConfigurationError(
+                f"{key}: this storage backend is not available in this version"
+            )
+        if name in GLOBAL_NAMES:
+            global_values[name] = value
+        elif name.startswith("aws.") and name[4:] in AWS_NAMES:
+            aws_values[name[4:]] = str(value).strip()
+        elif name in POLICY_PARSERS:
+            policy_values[name] = POLICY_PARSERS[name](key, value)
+        elif name.startswith("resources."):
+            *ids, setting = name[len("resources.") :].split(".")
+            if len(ids) not in (1, 2) or not all(_RESOURCE_ID_RE.match(i) for i in ids):
+                raise ConfigurationError(
+                    f"{key}: expected resources.{{bucket}}.NAME"
+                    " or resources.{bucket}.{collection}.NAME"
+                )
+            if setting not in POLICY_PARSERS:
+                raise ConfigurationError(f"{key}: {setting!r} cannot be set per resource")
+            resource_values.setdefault(tuple(ids), {})[setting] = POLICY_PARSERS[setting](
+                key, value
+            )
+        else:
+            raise ConfigurationError(f"{key}: unknown setting")
+
+    default_policy = dataclasses.replace(Policy(), **policy_values)
+    resource_policies: dict[tuple[str, ...], Policy] = {}
+    for ids, values in sorted(resource_values.items(), key=lambda item: len(item[0])):
+        parent = resource_policies.get(ids[:1], default_policy) if len(ids) == 2 else default_policy
+        resource_policies[ids] = dataclasses.replace(parent, **values)
+
+    base_path = str(global_values.get("base_path", "")).strip()
+    s3 = parse_s3(aws_values) if aws_values else None
+    if bool(base_path) == bool(s3):
+        problem = "not both" if base_path else "required"
+        raise ConfigurationError(
+            f"kinto.attachment.base_path or kinto.attachment.aws.bucket_name: {problem}"
+            " (a folder for local storage, or an S3 bucket)"
+        )
+    serve_path = _parse_serve_path(
+        "kinto.attachment.serve_path", global_values.get("serve_path", "")
+    )
+    if serve_path and s3:
+        raise ConfigurationError(
+            "kinto.attachment.serve_path: only for local storage (S3 serves its own objects)"
+        )
+    base_url = str(global_values.get("base_url", "")).strip()
+    extra_base_url = str(global_values.get("extra.base_url", base_url)).strip() or None
+    if extra_base_url and not extra_base_url.endswith("/"):
+        extra_base_url += "/"
+    cors = str(_kinto_setting(raw, "cors_origins", "*")).split()
+    lock_timeout = parse_timeout(
+        "kinto.attachment.lock_timeout_seconds", global_values.get("lock_timeout_seconds", 10)
+    )
+    backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or MEMORY_STORAGE)
+
+    return Settings(
+        base_path=base_path,
+        s3=s3,
+        base_url=base_url,
+        extra_base_url=extra_base_url,
+        serve_path=serve_path,
+        default_policy=default_policy,
+        resource_policies=resource_policies,
+        readonly=parse_bool("kinto.readonly", _kinto_setting(raw, "readonly", False)),
+        cors_origins=tuple(cors) or ("*",),
+        locks=_parse_locks(raw, lock_timeout),
+        kinto_in_memory=backend.strip() == MEMORY_STORAGE,
+    )

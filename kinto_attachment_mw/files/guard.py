@@ -1,0 +1,62 @@
+"""Tamper protection: a record's ``attachment`` may only ever describe a stored file.
+
+Clients may copy an existing attachment object onto another record (review workflows
+copy records between collections), but not invent or alter one. What a write makes of
+``attachment`` is worked out by :mod:`..writes.patches`; whether that describes a stored
+file is decided here.
+"""
+
+from __future__ import annotations
+
+from ..locks import RecordLocks, file_lock
+from ..protocol import errors
+from ..protocol.paths import RecordPath
+from ..storage import Storage
+
+
+class AttachmentGuard:
+    def __init__(self, storage: Storage, locks: RecordLocks):
+        self.storage = storage
+        self.locks = locks
+
+    def check(self, new: object, current: object, record: RecordPath | None) -> None:
+        """Refuse an ``attachment`` that describes no stored file; accept a copy.
+
+        Unchanged location, hash and size pass (other fields are descriptive). Before Kinto
+        writes the record, the new reference is noted beside the file: a copy of another
+        record's file marks it shared, so that its owner's later replacement or delete
+        leaves it to garbage collection, and the time of the reference keeps a removal
+        planned earlier (by a delete, or by gc) from taking it. The file's lock keeps a
+        removal from slipping between the check and the note.
+        """
+        if new is None or _same_file(new, current):
+            return
+        if not isinstance(new, dict):
+            raise errors.attachment_tampered()
+        location = new.get("location")
+        key = self.storage.key_for(location) if isinstance(location, str) else None
+        if key is None:
+            raise errors.attachment_tampered()
+        with self.locks.hold(file_lock(key)):
+            info = self.storage.stat(key)
+            if info is None:
+                raise errors.attachment_tampered()
+            stored = self.storage.metadata(key)
+            if stored is None:
+                # Stored before this middleware (the plugin kept no metadata): check what
+                # is cheap.
+                if new.get("size") != info.size:
+                    raise errors.attachment_tampered()
+                return
+            if stored.hash != new.get("hash") or stored.size != new.get("size"):
+                raise errors.attachment_tampered()
+            self.storage.note_reference(key, shared=stored.owner != record)
+
+
+def _same_file(new: object, current: object) -> bool:
+    return (
+        isinstance(new, dict)
+        and isinstance(current, dict)
+        and "location" in new
+        and all(new.get(name) == current.get(name) for name in ("location", "hash", "size"))
+    )

@@ -1,0 +1,121 @@
+"""Serving stored files (GET and HEAD) so that ``location`` URLs resolve without a web
+server in front. Production should let nginx or a CDN do this."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from webob import Request, Response
+
+from ..config import Policy
+from ..protocol import errors
+from ..storage.base import is_hidden
+from ..storage.local import LocalStorage, UnsafePath
+from ..upload.naming import mimetype_for
+
+_BLOCK = 256 * 1024
+
+
+class FileServer:
+    def __init__(self, storage: LocalStorage, prefix: str, policy: Policy):
+        self.storage = storage
+        self.prefix = prefix + "/"
+        self.policy = policy
+
+    def __call__(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed("GET, HEAD")
+        key = request.path_info[len(self.prefix) :]
+        if is_hidden(key):
+            raise errors.not_found()  # temporary files, metadata sidecars
+        try:
+            # Opened here, so a file removed meanwhile is a 404 and not a broken body;
+            # once open, the handle keeps serving it even if it is removed.
+            handle = open(self.storage.path_of(key), "rb")  # noqa: SIM115 (closed below)
+        except (UnsafePath, OSError):
+            raise errors.not_found() from None
+        try:
+            response = self._respond(request, key, handle)
+            if isinstance(response.app_iter, _FileRange):
+                handle = None  # the body owns it now
+            return response
+        finally:
+            if handle is not None:
+                handle.close()
+
+    def _respond(self, request: Request, key: str, handle) -> Response:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise errors.not_found()
+        size = info.st_size
+        response = Response(
+            content_type=mimetype_for(key, None, self.policy),
+            last_modified=info.st_mtime,
+            accept_ranges="bytes",
+            charset=None,
+        )
+        response.etag = f"{info.st_ino:x}-{size:x}-{info.st_mtime_ns:x}"
+        response.cache_control = "public, max-age=3600"
+        # Uploaded content is served from Kinto's own origin: an SVG or HTML file must
+        # not be able to run scripts there with the visitor's credentials.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+
+        if _not_modified(request, response):
+            response.status = 304
+            del response.content_type
+            return response
+        start, stop = 0, size
+        wanted = request.range if _range_applies(request, response) else None
+        if wanted is not None:
+            bounds = wanted.range_for_length(size)
+            if bounds is None:
+                response.status = 416
+                response.headers["Content-Range"] = f"bytes */{size}"
+                response.content_length = 0
+                return response
+            start, stop = bounds
+            response.status = 206
+            response.content_range = (start, stop, size)
+        response.content_length = stop - start
+        if request.method == "GET":
+            response.app_iter = _FileRange(handle, start, stop)
+        return response
+
+
+def _not_modified(request: Request, response: Response) -> bool:
+    if request.if_none_match:
+        return response.etag in request.if_none_match
+    since = request.if_modified_since
+    return since is not None and response.last_modified <= since
+
+
+def _range_applies(request: Request, response: Response) -> bool:
+    """A Range is honoured unless If-Range names another version of the file."""
+    if request.range is None:
+        return False
+    if_range = request.headers.get("If-Range")
+    return not if_range or if_range.strip('"') == response.etag
+
+
+class _FileRange:
+    """The bytes ``[start, stop)`` of an open file, closed by the server when done."""
+
+    def __init__(self, handle, start: int, stop: int):
+        self.handle = handle
+        self.start = start
+        self.stop = stop
+
+    def __iter__(self):
+        self.handle.seek(self.start)
+        remaining = self.stop - self.start
+        while remaining > 0:
+            block = self.handle.read(min(_BLOCK, remaining))
+            if not block:
+                return
+            remaining -= len(block)
+            yield block
+
+    def close(self) -> None:
+        self.handle.close()

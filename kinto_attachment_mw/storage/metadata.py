@@ -1,0 +1,77 @@
+"""What is kept beside each stored file: who it was stored for, and what it holds.
+
+Every backend writes and reads it (a JSON sidecar on disk, an S3 object's user metadata),
+so that deciding who may remove a file, or whether a record describes it, costs no read
+of the file itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..protocol.paths import RecordPath
+
+#: How far the clocks of the hosts sharing a storage may disagree; a reference noted this
+#: long before a removal was planned still counts as newer than the plan.
+CLOCK_MARGIN_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class StoredFileMetadata:
+    #: The record the file was uploaded for; ``None`` for a file of no record.
+    owner: RecordPath | None
+    #: SHA-256 (hex) and size in bytes of the stored bytes.
+    hash: str | None = None
+    size: int | None = None
+    #: A copy of the attachment was accepted on another record: its owner no longer
+    #: decides alone when the file goes.
+    shared: bool = False
+    #: When a record was last given this file (seconds since the epoch).
+    referenced_at: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The stored form; its keys are those files already stored carry."""
+        stored: dict[str, object] = {"record": self.owner.uri if self.owner else None}
+        if self.hash is not None:
+            stored["hash"] = self.hash
+        if self.size is not None:
+            stored["size"] = self.size
+        if self.shared:
+            stored["shared"] = True
+        if self.referenced_at is not None:
+            stored["referenced_at"] = self.referenced_at
+        return stored
+
+    @classmethod
+    def from_dict(cls, stored: object) -> StoredFileMetadata | None:
+        """What :meth:`to_dict` wrote; ``None`` when it is not such a mapping. A value of
+        the wrong type reads as missing: it is never trusted."""
+        if not isinstance(stored, Mapping):
+            return None
+        hash_, size, referenced_at = (
+            stored.get(name) for name in ("hash", "size", "referenced_at")
+        )
+        return cls(
+            owner=RecordPath.parse(stored.get("record")),
+            hash=hash_ if isinstance(hash_, str) else None,
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            shared=stored.get("shared") is True,
+            referenced_at=(
+                float(referenced_at)
+                if isinstance(referenced_at, (int, float)) and not isinstance(referenced_at, bool)
+                else None
+            ),
+        )
+
+    def referenced_since(self, moment: float) -> bool:
+        """Whether a record was given the file after ``moment`` (give or take the clocks)."""
+        return self.referenced_at is not None and (
+            self.referenced_at >= moment - CLOCK_MARGIN_SECONDS
+        )
+
+    def referenced(self, moment: float, shared: bool) -> StoredFileMetadata:
+        """The metadata once a record was given the file at ``moment``; once shared, a
+        file stays shared."""
+        return dataclasses.replace(self, referenced_at=moment, shared=self.shared or shared)

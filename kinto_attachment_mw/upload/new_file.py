@@ -1,0 +1,98 @@
+"""The new upload's file, from its first byte to its commit, or discarded on any failure:
+its checks (filename, extension), its stored name and type, its sinks, and the
+metadata the record will get."""
+
+from __future__ import annotations
+
+import logging
+
+from ..config import Policy
+from ..protocol import errors
+from ..protocol.paths import RecordPath
+from ..storage import FileWriter, Storage, StorageUnavailable
+from ..storage.metadata import StoredFileMetadata
+from .form import FilePart
+from .naming import client_filename, extension_of, mimetype_for, stored_key
+from .sinks import GZIP_MIMETYPE, GZIP_SUFFIX, GzipSink, HashingSink, gzip_size_bound
+
+logger = logging.getLogger(__name__)
+
+
+class NewFile:
+    """The new upload's file, from first byte to commit, or discarded on any failure."""
+
+    def __init__(self, storage: Storage, size_bound: int | None = None):
+        self.storage = storage
+        self.size_bound = size_bound
+        self.filename = ""
+        self.mimetype = ""
+        self.sink: HashingSink | None = None
+        self.gzip: GzipSink | None = None
+        self.writer: FileWriter | None = None
+        self.key: str | None = None
+
+    def open(self, part: FilePart, policy: Policy, record: RecordPath) -> HashingSink:
+        self.filename = client_filename(part.filename)
+        if not self.filename:
+            raise errors.invalid_body("Filename is required.")
+        if not policy.allows_extension(extension_of(self.filename).lstrip(".")):
+            raise errors.invalid_body("File extension is not allowed.")
+        self.mimetype = mimetype_for(self.filename, part.content_type, policy)
+        stored_name = self.filename + GZIP_SUFFIX if policy.gzipped else self.filename
+        key = stored_key(
+            stored_name, policy, record.bucket_id, record.collection_id, record.record_id
+        )
+        bound = self.size_bound
+        if bound is not None and policy.gzipped:
+            bound = gzip_size_bound(bound)
+        self.writer = self.storage.open_writer(
+            key, GZIP_MIMETYPE if policy.gzipped else self.mimetype, bound
+        )
+        self.gzip = GzipSink(self.writer) if policy.gzipped else None
+        self.sink = HashingSink(self.gzip or self.writer, policy.max_size_bytes)
+        return self.sink
+
+    def commit(self, owner: RecordPath) -> dict:
+        assert self.writer is not None and self.sink is not None
+        uploaded = {
+            "filename": self.filename,
+            "hash": self.sink.hexdigest,
+            "mimetype": self.mimetype,
+            "size": self.sink.size,
+        }
+        stored = self.sink
+        if self.gzip is not None:
+            self.gzip.finish()
+            stored = self.gzip.stored
+        digest, size = stored.hexdigest, stored.size
+        self.key = self.writer.commit(StoredFileMetadata(owner, hash=digest, size=size))
+        metadata = {
+            "filename": self.filename,
+            "hash": digest,
+            "location": self.storage.url(self.key),
+            "mimetype": self.mimetype,
+            "size": size,
+        }
+        if self.gzip is not None:  # the record describes the stored file, and the upload
+            metadata.update(
+                filename=self.filename + GZIP_SUFFIX, mimetype=GZIP_MIMETYPE, original=uploaded
+            )
+        return metadata
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+        if self.key is not None:
+            try:
+                self.storage.delete(self.key)
+            except StorageUnavailable as error:
+                logger.warning("Could not remove unreferenced upload %s: %s", self.key, error)
+
+
+def size_bound(length: int | None, limit: int) -> int | None:
+    """The most bytes the file can have: the body's length, or the size limit (``0``:
+    none) when lower. A chunked body gives none, even under a limit: S3 parts then grow
+    with the file itself, not with a limit that may be far above it."""
+    if length is None:
+        return None
+    return min(length, limit) if limit else length

@@ -1,0 +1,157 @@
+"""``POST /v1/batch``: Kinto runs its sub-requests inside Pyramid, out of a WSGI
+middleware's sight, so the batch body is read here and each sub-request that reaches
+records, collections or buckets is foreseen like a direct one (see :mod:`.record_writes`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote
+
+from webob import Request, Response
+
+from ..protocol import errors
+from ..protocol.client import environ_key
+from ..protocol.paths import ATTACHMENT_FIELD, Kind, Route, route_of
+from .patches import PatchStyle
+from .record_writes import KintoWrites
+from .screening import handles, json_of, request_json
+
+#: Kinto sends every batch body as plain JSON, whatever the sub-request's headers say.
+_SUB_STYLE = PatchStyle.JSON
+
+
+class BatchEndpoint:
+    def __init__(self, app, writes: KintoWrites):
+        self.app = app
+        self.writes = writes
+
+    def __call__(self, request: Request) -> Response:
+        steps = [
+            _Step.of(request.environ, index, sub)
+            for index, sub in enumerate(_subrequests(request_json(request)))
+        ]
+        steps = [step for step in steps if step is not None]
+        written = {step.attached_location for step in steps if step.attached_location}
+        with contextlib.ExitStack() as held:
+            # The records this batch writes or deletes, locked in one order (so two
+            # batches never wait on each other crosswise), as a direct write locks one.
+            records = {
+                self.writes.record_lock(step.environ, step.route)
+                for step in steps
+                if step.route.kind is Kind.RECORD
+            }
+            for uri in sorted(records):
+                held.enter_context(self.writes.locks.hold(uri))
+            foreseen = [
+                self.writes.foresee(
+                    step.environ, step.method, step.route, step.query, _SUB_STYLE, step.body
+                )
+                for step in steps
+            ]
+            response = request.get_response(self.app)
+            answer = json_of(response) if response.status_code == 200 else None
+            results = answer.get("responses") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or any(
+                isinstance(result, dict) and result.get("status") == 409 for result in results
+            ):
+                return response  # nothing confirmed (a 409 rolls the whole batch back)
+            for step, to_remove in zip(steps, foreseen, strict=True):
+                result = results[step.index] if step.index < len(results) else None
+                if to_remove is None or not isinstance(result, dict):
+                    continue
+                status = result.get("status")
+                self.writes.remove_confirmed(
+                    to_remove,
+                    status if isinstance(status, int) else 0,
+                    result.get("body"),
+                    keep=frozenset(written),
+                )
+        return response
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A sub-request that can affect files, read as Kinto will run it."""
+
+    index: int
+    environ: dict
+    method: str
+    route: Route
+    query: list[tuple[str, str]]
+    body: object
+
+    @classmethod
+    def of(cls, environ: dict, index: int, sub: dict) -> _Step | None:
+        path, _, query = str(sub.get("path", "")).partition("?")
+        # As Kinto reaches it: percent-decoded, and after the redirect that drops a slash.
+        route = route_of(unquote(path).rstrip("/") or "/")
+        method = str(sub.get("method") or "GET").upper()
+        if route is None:
+            return None
+        if route.kind is Kind.ATTACHMENT:
+            raise errors.validation_error(
+                "body",
+                f"requests.{index}.path",
+                "Attachments cannot be uploaded or removed in a batch: "
+                "send each request to the attachment URL on its own.",
+            )
+        if not handles(method, route.kind) or route.kind is Kind.BATCH:
+            return None
+        sub_environ = _sub_environ(environ, sub.get("headers"))
+        return cls(index, sub_environ, method, route, parse_qsl(query), sub.get("body"))
+
+    @property
+    def attached_location(self) -> str | None:
+        """A file this sub-request (re)attaches somewhere: the batch's other sub-requests
+        must not remove it."""
+        data = self.body.get("data") if isinstance(self.body, dict) else None
+        attachment = data.get(ATTACHMENT_FIELD) if isinstance(data, dict) else None
+        location = attachment.get("location") if isinstance(attachment, dict) else None
+        return location if isinstance(location, str) and self.method != "DELETE" else None
+
+
+def _subrequests(payload: object) -> list[dict]:
+    """The sub-requests with ``defaults`` merged in as Kinto merges them (values the
+    sub-request lacks are filled in, recursively). Anything malformed is Kinto's to
+    refuse: then no sub-request is planned."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
+        return []
+    defaults = payload.get("defaults")
+    merged = []
+    for index, sub in enumerate(payload["requests"]):
+        if not isinstance(sub, dict):
+            continue
+        sub = copy.deepcopy(sub)
+        if isinstance(defaults, dict):
+            _fill_in(sub, defaults, f"requests.{index}")
+        merged.append(sub)
+    return merged
+
+
+def _fill_in(target: dict, defaults: dict, where: str) -> None:
+    for name, value in defaults.items():
+        if isinstance(value, dict):
+            existing = target.setdefault(name, {})
+            if not isinstance(existing, dict):
+                # Kinto's own merge would crash on it (500): say what is wrong instead.
+                raise errors.validation_error(
+                    "body", f"{where}.{name}", "should be an object, as in defaults"
+                )
+            _fill_in(existing, value, f"{where}.{name}")
+        else:
+            target.setdefault(name, copy.deepcopy(value))
+
+
+def _sub_environ(environ: dict, headers: object) -> dict:
+    """The caller's environ with the sub-request's own headers over it, as Kinto builds
+    a sub-request (its ``Authorization`` may differ from the batch's)."""
+    if not isinstance(headers, dict) or not headers:
+        return environ
+    sub = dict(environ)
+    for name, value in headers.items():
+        if isinstance(name, str) and isinstance(value, str):
+            sub[environ_key(name)] = value
+    return sub

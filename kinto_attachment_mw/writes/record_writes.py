@@ -1,0 +1,214 @@
+"""Kinto's own writes and deletes that reach attachments: learn beforehand which files
+they affect, let Kinto decide, and remove files only after Kinto confirmed.
+
+Covers record PUT/PATCH/POST (tamper protection, removal of ``attachment``), deletes of
+a record, of the records of a collection, of collections and of buckets (singular and
+plural), and ``POST /v1/__flush__``. Batches reuse :meth:`KintoWrites.foresee` per
+sub-request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from webob import Request, Response
+
+from ..files.guard import AttachmentGuard
+from ..files.remover import FileRemover
+from ..locks import RecordLocks
+from ..protocol.client import KintoClient, ListingRefused
+from ..protocol.paths import ATTACHMENT_FIELD, Kind, RecordPath, Route
+from .patches import PatchStyle, attachment_after, patch_style, touches_attachment
+from .screening import json_of, request_json
+
+#: Query parameters of a plural delete that page or shape its answer, not filter it.
+_PAGING_PARAMS = frozenset({"_limit", "_token", "_sort", "_fields"})
+_HAS_ATTACHMENT = [("has_" + ATTACHMENT_FIELD, "true"), ("_fields", ATTACHMENT_FIELD)]
+
+#: For plural deletes: which id in Kinto's answer (``data: [{id, deleted}]``) says that a
+#: record's file may go.
+_DELETED_LEVEL = {
+    Kind.RECORDS: "record_id",
+    Kind.COLLECTIONS: "collection_id",
+    Kind.BUCKETS: "bucket_id",
+}
+
+
+@dataclass
+class FilesToRemove:
+    """The files a write would orphan, to remove once Kinto confirms it."""
+
+    attachments: dict[RecordPath, dict] = field(default_factory=dict)
+    deleted_level: str | None = None  # plural delete: only what Kinto lists as deleted
+    flush: bool = False  # every file goes, once Kinto answered 202
+    planned_at: float = field(default_factory=time.time)
+
+    def confirmed(self, status: int, body: object) -> dict[RecordPath, dict]:
+        if not 200 <= status < 300:
+            return {}
+        if self.deleted_level is None:
+            return self.attachments
+        listed = body.get("data") if isinstance(body, dict) else None
+        deleted = {item.get("id") for item in listed or () if isinstance(item, dict)}
+        return {
+            record: attachment
+            for record, attachment in self.attachments.items()
+            if getattr(record, self.deleted_level) in deleted
+        }
+
+
+class KintoWrites:
+    def __init__(
+        self,
+        app,
+        kinto: KintoClient,
+        guard: AttachmentGuard,
+        remover: FileRemover,
+        locks: RecordLocks,
+    ):
+        self.app = app
+        self.kinto = kinto
+        self.guard = guard
+        self.remover = remover
+        self.locks = locks
+
+    def __call__(self, request: Request, route: Route) -> Response:
+        # Read whole before any lock: a slow client must not hold up other writers.
+        body = request_json(request) if request.method != "DELETE" else None
+        if route.kind is Kind.RECORD:
+            # One writer of a record at a time, uploads included (see :mod:`.locks`).
+            lock = self.locks.hold(self.record_lock(request.environ, route))
+        else:
+            lock = contextlib.nullcontext()
+        with lock:
+            to_remove = self.foresee(
+                request.environ,
+                request.method,
+                route,
+                request.GET.items(),
+                patch_style(request.headers.get("Content-Type")),
+                body,
+            )
+            response = request.get_response(self.app)
+            if to_remove is not None:
+                answer = json_of(response) if to_remove.deleted_level else None
+                self.remove_confirmed(to_remove, response.status_code, answer)
+        return response
+
+    def remove_confirmed(
+        self,
+        to_remove: FilesToRemove,
+        status: int,
+        body: object,
+        keep: frozenset[str] = frozenset(),
+    ) -> None:
+        """Kinto answered: remove what its answer confirms is no longer referenced, but
+        files at the ``keep`` locations."""
+        if to_remove.flush:
+            if status == 202:
+                self.remover.remove_all()
+            return
+        for owner, attachment in to_remove.confirmed(status, body).items():
+            if attachment.get("location") not in keep:
+                self.remover.remove_dropped(attachment, owner, planned_at=to_remove.planned_at)
+
+    def foresee(
+        self,
+        environ: dict,
+        method: str,
+        route: Route,
+        query: Iterable[tuple[str, str]],
+        style: PatchStyle,
+        body: object,
+    ) -> FilesToRemove | None:
+        """Check a write against tampering and learn which files it would orphan.
+
+        Raises the 400 of a forged ``attachment``; returns what to remove once Kinto
+        confirms (``None``: nothing).
+        """
+        if route.kind is Kind.FLUSH:
+            return FilesToRemove(flush=True)
+        if method != "DELETE" and not touches_attachment(method, style, body):
+            return None
+        route = self.kinto.in_real_bucket(environ, route)
+        if method == "POST":
+            new = attachment_after(method, style, body, None)
+            record_id = (body.get("data") or {}).get("id") if isinstance(body, dict) else None
+            owner = (
+                RecordPath(route.bucket_id, route.collection_id, record_id)
+                if isinstance(record_id, str)
+                else None  # Kinto picks the id: a copy for sure
+            )
+            self.guard.check(new, None, owner)
+            return None
+        if route.kind is Kind.RECORD:
+            return self._plan_record(environ, method, route.record, style, body)
+        try:
+            attachments = dict(self._beneath(environ, route, list(query)))
+        except ListingRefused:
+            return None  # Kinto will most likely refuse the delete too; remove nothing
+        return FilesToRemove(attachments, _DELETED_LEVEL.get(route.kind))
+
+    def _plan_record(
+        self, environ: dict, method: str, record: RecordPath, style: PatchStyle, body: object
+    ) -> FilesToRemove | None:
+        current = self.kinto.get_record(environ, record)
+        previous = current["data"].get(ATTACHMENT_FIELD) if current else None
+        if method != "DELETE":
+            new = attachment_after(method, style, body, current)
+            self.guard.check(new, previous, record)
+            if _location(new) == _location(previous):
+                return None  # same file, or still none
+        if not isinstance(previous, dict):
+            return None
+        return FilesToRemove({record: previous})
+
+    def _beneath(
+        self, environ: dict, route: Route, query: list[tuple[str, str]]
+    ) -> Iterable[tuple[RecordPath, dict]]:
+        """The attachments of every record a delete of ``route`` would remove, found with
+        Kinto's ``has_attachment`` filter, so cost follows attachments, not records."""
+        filters = [(name, value) for name, value in query if name not in _PAGING_PARAMS]
+        bucket_id, collection_id = route.bucket_id, route.collection_id
+        if route.kind in (Kind.RECORDS, Kind.COLLECTION):
+            records = Route(Kind.RECORDS, bucket_id, collection_id)
+            own_filters = filters if route.kind is Kind.RECORDS else []
+            for item in self.kinto.list_all(
+                environ, records.url_path, own_filters + _HAS_ATTACHMENT
+            ):
+                attachment = item.get(ATTACHMENT_FIELD)
+                if isinstance(attachment, dict) and isinstance(item.get("id"), str):
+                    yield RecordPath(bucket_id, collection_id, item["id"]), attachment
+            return
+        if route.kind in (Kind.COLLECTIONS, Kind.BUCKET):
+            parent = Route(Kind.COLLECTIONS, bucket_id)
+            child_kind = Kind.COLLECTION
+        else:
+            parent = Route(Kind.BUCKETS)
+            child_kind = Kind.BUCKET
+        own_filters = filters if route.kind is not Kind.BUCKET else []
+        children = [
+            item["id"]
+            for item in self.kinto.list_all(
+                environ, parent.url_path, [*own_filters, ("_fields", "id")]
+            )
+            if isinstance(item.get("id"), str)
+        ]
+        for child_id in children:
+            child = (
+                Route(child_kind, bucket_id, child_id)
+                if child_kind is Kind.COLLECTION
+                else Route(child_kind, child_id)
+            )
+            yield from self._beneath(environ, child, [])
+
+    def record_lock(self, environ: dict, route: Route) -> str:
+        """The name of a record's lock: its URI under the caller's real bucket."""
+        return self.kinto.in_real_bucket(environ, route).record.uri
+
+
+def _location(attachment: object) -> object:
+    return attachment.get("location") if isinstance(attachment, dict) else None
