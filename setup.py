@@ -42,7 +42,7 @@ setup(
         "paste.filter_factory": ["main = kinto_attachment_mw:filter_factory"],
         "console_scripts": [
             "kinto-attachment = kinto_attachment_mw.tools.cli:main",
-            "kinto-attachment-mw = kinto_attachment_mw.ops.cli:main",
+            "kinto-attachment-mw = kinto_attachment_mw.ops.commands:main",
         ],
     },
     classifiers=[
