@@ -15,6 +15,9 @@ from pathlib import Path
 
 import psycopg2
 
+from kinto_attachment_mw.protocol.paths import RecordPath
+from kinto_attachment_mw.storage import StoredFileMetadata
+
 BASE_URL = "https://files.example/attachments/"
 BUCKETS = 2
 #: Record ``i`` of a collection: attached unless ``i % 10 == 0`` (90%); of those, the
@@ -85,7 +88,8 @@ class Tree:
             self.made.add(folder)
         data_path = f"{path}/{name}"
         meta_path = f"{path}/.{name}.meta"
-        meta = {"record": record_uri, "hash": "0" * 64, "size": len(FILE_BYTES)}
+        owner = RecordPath.parse(record_uri)
+        meta = StoredFileMetadata(owner, hash="0" * 64, size=len(FILE_BYTES)).to_dict()
         for target, content in ((data_path, FILE_BYTES), (meta_path, json.dumps(meta).encode())):
             handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:

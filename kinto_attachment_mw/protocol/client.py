@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 from webob import Request, Response
 
-from .paths import API_PREFIX, DEFAULT_BUCKET, RecordPath, Route
+from .paths import DEFAULT_BUCKET, HELLO_PATH, RecordPath, Route
 
 INTERNAL_MARKER = "kinto_attachment_mw.internal"
 _DEFAULT_BUCKET_KEY = "kinto_attachment_mw.default_bucket"
@@ -120,7 +120,7 @@ class KintoClient:
         if path.bucket_id != DEFAULT_BUCKET:
             return path
         if _DEFAULT_BUCKET_KEY not in caller_environ:
-            hello = self.call(caller_environ, "GET", f"{API_PREFIX}/")
+            hello = self.call(caller_environ, "GET", HELLO_PATH)
             user = (hello.body or {}).get("user") or {}
             caller_environ[_DEFAULT_BUCKET_KEY] = user.get("bucket")
         real_id = caller_environ[_DEFAULT_BUCKET_KEY]

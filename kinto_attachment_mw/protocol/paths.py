@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 
 API_PREFIX = "/v1"
+#: Kinto's service endpoints that the middleware adds to.
+HELLO_PATH = API_PREFIX + "/"
+HEARTBEAT_PATH = API_PREFIX + "/__heartbeat__"
 #: The record field that holds a file's metadata, and the multipart field of the file.
 ATTACHMENT_FIELD = "attachment"
 #: The bucket id that stands for the caller's personal bucket (Kinto's default_bucket).

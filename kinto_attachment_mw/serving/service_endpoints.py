@@ -12,14 +12,13 @@ import uuid
 
 from webob import Request, Response
 
+from ..protocol.paths import HEARTBEAT_PATH, HELLO_PATH
 from ..storage import Storage, StorageUnavailable
 from ..storage.metadata import StoredFileMetadata
 from ..version import __version__
 
 logger = logging.getLogger(__name__)
 
-HELLO_PATH = "/v1/"
-HEARTBEAT_PATH = "/v1/__heartbeat__"
 #: At the root, in no folder: a folder would be pruned and re-made under concurrent checks.
 HEARTBEAT_PREFIX = ".heartbeat-"
 

@@ -12,7 +12,14 @@ import stat
 import uuid
 from collections.abc import Callable, Iterator
 
-from .base import FileWriter, Storage, StorageUnavailable, StoredFileInfo, candidate_keys
+from .base import (
+    FileWriter,
+    Storage,
+    StorageUnavailable,
+    StoredFileInfo,
+    candidate_keys,
+    is_hidden,
+)
 from .metadata import StoredFileMetadata
 
 logger = logging.getLogger(__name__)
@@ -129,8 +136,9 @@ class LocalStorage(Storage):
 
     def scan(self) -> Iterator[StoredFileInfo]:
         for entry, status in self._files():
-            if not entry.name.startswith("."):
-                yield StoredFileInfo(self._key_of(entry.path), status.st_size, status.st_mtime)
+            key = self._key_of(entry.path)
+            if not is_hidden(key):
+                yield StoredFileInfo(key, status.st_size, status.st_mtime)
 
     def sweep_leftovers(self, older_than: float, dry_run: bool = False) -> Iterator[StoredFileInfo]:
         """Temporary files, metadata whose file is gone, heartbeat probes: every hidden
