@@ -61,6 +61,9 @@ class FilesToRemove:
 
 
 class KintoWrites:
+    """A write or delete that Kinto itself serves, with what it does to files: checked
+    against tampering before, files removed after Kinto confirmed."""
+
     def __init__(
         self,
         app,
@@ -79,7 +82,7 @@ class KintoWrites:
         # Read whole before any lock: a slow client must not hold up other writers.
         body = request_json(request) if request.method != "DELETE" else None
         if route.kind is Kind.RECORD:
-            # One writer of a record at a time, uploads included (see :mod:`.locks`).
+            # One writer of a record at a time, uploads included (see :mod:`..locks`).
             lock = self.locks.hold(self.record_lock(request.environ, route))
         else:
             lock = contextlib.nullcontext()

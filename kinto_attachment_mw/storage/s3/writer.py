@@ -5,7 +5,8 @@ upload: each full part is sent by a background thread while the next one arrives
 client, with at most one part in flight, so memory stays around two parts whatever the
 file's size. Both ways are conditional (``If-None-Match: *``): an existing object is never
 overwritten.
-Parts and their buffers are :mod:`.parts`'.
+
+Parts, their buffers and their checksums: :mod:`.parts`.
 """
 
 from __future__ import annotations
