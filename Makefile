@@ -6,7 +6,7 @@ PORT ?= 8888
 MOTO_PORT ?= 5000
 PROD_PORT ?= 8080
 
-.PHONY: install serve serve-prod moto test bench bench-gc lint format clean
+.PHONY: install serve serve-prod moto test test-unit test-integration bench bench-gc lint format clean
 
 install: $(STAMP)
 
@@ -33,6 +33,14 @@ moto: install
 
 test: install
 	$(PYTHON) -m pytest tests
+
+# The fast tier: in-process only, no service to start (see docs/development.rst).
+test-unit: install
+	$(PYTHON) -m pytest tests -m unit
+
+# moto, PostgreSQL and gunicorn; not the browser nor the production set-up.
+test-integration: install
+	$(PYTHON) -m pytest tests -m integration
 
 # Uploads side by side with the kinto-attachment plugin (installed into .venv-plugin) and a
 # ceiling, 1 MiB to 2 GiB, then pass-through cost: about 20 minutes, ~8 GiB of free disk.

@@ -55,9 +55,9 @@ from gc_plant import BASE_URL, Planted, Tree, plant
 from procstat import CpuSampler, MemoryTimeline
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # tests.postgres: the tests' throw-away cluster, reused
+sys.path.insert(0, str(REPO))  # tests.helpers.postgres: the tests' throw-away cluster, reused
 
-from tests.postgres import (  # noqa: E402
+from tests.helpers.postgres import (  # noqa: E402
     PostgresCluster,
     kinto_postgresql_settings,
     write_kinto_ini,

@@ -1,150 +1,42 @@
-"""In-process fixtures: a real Kinto app (memory backend) wrapped by the middleware."""
+"""Fixtures shared by every tier: in-process apps, a PostgreSQL cluster and a moto server
+for the session. Helpers live in :mod:`tests.helpers`.
+
+Each test has one tier: ``unit`` (in-process, seconds; the default for a test with no
+tier marker), ``integration`` (moto, PostgreSQL or a gunicorn process), ``browser``
+(Playwright and Chromium) or ``e2e`` (the production set-up, nginx included). ``make
+test-unit`` runs the fast tier; ``make test`` runs them all.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 from pathlib import Path
 
-import kinto
 import pytest
 import webtest
 
-from kinto_attachment_mw import AttachmentMiddleware
-from kinto_attachment_mw.config import S3Settings
-from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX
-from kinto_attachment_mw.storage.s3 import S3Storage
+from .helpers.kinto_apps import Uploads, build_app
+from .helpers.s3 import MotoServer
 
-from .s3_servers import CREDENTIALS, REGION, MotoServer
-
-KINTO_SETTINGS = {
-    "kinto.storage_backend": "kinto.core.storage.memory",
-    "kinto.cache_backend": "kinto.core.cache.memory",
-    "kinto.permission_backend": "kinto.core.permission.memory",
-    "kinto.userid_hmac_secret": "test-secret",
-    "multiauth.policies": "basicauth",
-    "kinto.bucket_create_principals": "system.Authenticated",
-    "kinto.includes": "kinto.plugins.default_bucket kinto.plugins.flush",
-    "kinto.experimental_collection_schema_validation": "true",
-}
-
-RECORDS = "/v1/buckets/b/collections/c/records"
+TIERS = ("unit", "integration", "browser", "e2e")
+#: Fixtures that start a service: a test using one is not a unit test.
+SERVICE_FIXTURES = frozenset({"moto", "postgres", "postgres_url"})
 
 
-def auth(user: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:secret".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-ALICE = auth("alice")
-
-
-def kinto_settings(base_path: Path, **attachment: str) -> dict[str, str]:
-    settings = dict(KINTO_SETTINGS)
-    settings["kinto.attachment.base_path"] = str(base_path)
-    settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
-    return settings
-
-
-def build_app(base_path: Path, **attachment: str) -> webtest.TestApp:
-    settings = kinto_settings(base_path, **attachment)
-    kinto_app = kinto.main({}, **settings)
-    return webtest.TestApp(AttachmentMiddleware(kinto_app, settings))
-
-
-def s3_kinto_settings(bucket: str, endpoint_url: str, **attachment: str) -> dict[str, str]:
-    """Kinto's settings with S3 storage, as an ini file would give them."""
-    settings = dict(KINTO_SETTINGS)
-    aws = {
-        "bucket_name": bucket,
-        "endpoint_url": endpoint_url,
-        "access_key": CREDENTIALS["aws_access_key_id"],
-        "secret_key": CREDENTIALS["aws_secret_access_key"],
-        "region": REGION,
-    }
-    settings.update({f"kinto.attachment.aws.{k}": v for k, v in aws.items()})
-    settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
-    return settings
-
-
-def build_s3_app(bucket: str, endpoint_url: str, storage=None, **attachment: str):
-    """Kinto wrapped by the middleware on S3; ``storage`` replaces the one the settings
-    would build (tests use smaller parts and shorter timeouts)."""
-    settings = s3_kinto_settings(bucket, endpoint_url, **attachment)
-    kinto_app = kinto.main({}, **settings)
-    return webtest.TestApp(AttachmentMiddleware(kinto_app, settings, storage=storage))
-
-
-def files_under(base_path: Path) -> set[str]:
-    """Every file below the storage root, temporary ones included; each stored file's
-    metadata sidecar is checked to be there, and none to be left without its file."""
-    found = {
-        str(Path(root, name).relative_to(base_path))
-        for root, _, names in os.walk(base_path)
-        for name in names
-    }
-    sidecars = {name for name in found if Path(name).name.endswith(META_SUFFIX)}
-    files = found - sidecars
-    expected = {
-        str(Path(name).parent / f".{Path(name).name}{META_SUFFIX}")
-        for name in files
-        if not Path(name).name.startswith(TEMP_PREFIX)
-    }
-    expected = {name.removeprefix("./") for name in expected}
-    assert sidecars == expected, f"sidecars {sidecars} do not match files {files}"
-    return files
-
-
-def userid(app: webtest.TestApp, headers: dict[str, str]) -> str:
-    return app.get("/v1/", headers=headers).json["user"]["id"]
-
-
-class Uploads:
-    """A bucket ``b`` with collection ``c`` owned by alice, and helpers to upload."""
-
-    def __init__(self, app: webtest.TestApp, base_path: Path):
-        self.app = app
-        self.base_path = base_path
-        app.put_json("/v1/buckets/b", {}, headers=ALICE)
-        app.put_json("/v1/buckets/b/collections/c", {}, headers=ALICE)
-
-    def upload(
-        self,
-        record_id: str = "r1",
-        filename: str = "hello.txt",
-        content: bytes = b"hello world\n",
-        data: object = None,
-        permissions: object = None,
-        headers: dict[str, str] | None = None,
-        status: int | str = "2*",
-        path: str | None = None,
-        content_type: str | None = None,
-    ):
-        params = []
-        if data is not None:
-            params.append(("data", data if isinstance(data, str) else json.dumps(data)))
-        if permissions is not None:
-            params.append(("permissions", json.dumps(permissions)))
-        file_tuple = (
-            (filename, content) if content_type is None else (filename, content, content_type)
-        )
-        return self.app.post(
-            path or f"{RECORDS}/{record_id}/attachment",
-            params=params,
-            upload_files=[("attachment", *file_tuple)],
-            headers=ALICE if headers is None else headers,
-            status=status,
-        )
-
-    def record(self, record_id: str = "r1", status: int | str = 200):
-        return self.app.get(f"{RECORDS}/{record_id}", headers=ALICE, status=status).json
-
-    def files(self) -> set[str]:
-        return files_under(self.base_path)
-
-    def path_of(self, location: str) -> Path:
-        return self.base_path / location
+def pytest_collection_modifyitems(config, items):
+    """Give each test its tier (``unit`` unless marked), and refuse a test with two tiers,
+    or a unit test that starts a service."""
+    problems = []
+    for item in items:
+        tiers = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if not tiers:
+            item.add_marker(pytest.mark.unit)
+            tiers = {"unit"}
+        if len(tiers) > 1:
+            problems.append(f"{item.nodeid}: more than one tier ({', '.join(sorted(tiers))})")
+        elif "unit" in tiers and SERVICE_FIXTURES & set(item.fixturenames):
+            problems.append(f"{item.nodeid}: starts a service, mark it integration")
+    if problems:
+        raise pytest.UsageError("Test tiers:\n" + "\n".join(problems))
 
 
 @pytest.fixture
@@ -167,7 +59,7 @@ def uploads(app: webtest.TestApp, storage_root: Path) -> Uploads:
 @pytest.fixture(scope="session")
 def postgres():
     """One PostgreSQL cluster for the session, removed at the end."""
-    from .postgres import PostgresCluster
+    from .helpers.postgres import PostgresCluster
 
     cluster = PostgresCluster()
     try:
@@ -189,24 +81,3 @@ def moto(tmp_path_factory) -> MotoServer:
     server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
     yield server
     server.stop()
-
-
-def s3_settings(bucket: str, endpoint_url: str, **values) -> S3Settings:
-    return S3Settings(
-        bucket_name=bucket,
-        access_key=CREDENTIALS["aws_access_key_id"],
-        secret_key=CREDENTIALS["aws_secret_access_key"],
-        endpoint_url=endpoint_url,
-        region=REGION,
-        **values,
-    )
-
-
-#: S3's smallest part, so that multipart uploads happen with files of a few MiB.
-TEST_PART_SIZE = 5 * 1024 * 1024
-
-
-def s3_storage(bucket: str, endpoint_url: str, base_url: str = "", **kwargs) -> S3Storage:
-    kwargs.setdefault("part_size", TEST_PART_SIZE)
-    settings = s3_settings(bucket, endpoint_url, acl=kwargs.pop("acl", None))
-    return S3Storage(settings, base_url, **kwargs)

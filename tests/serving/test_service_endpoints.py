@@ -1,0 +1,91 @@
+"""GET /v1/ advertises the capability; the heartbeat really writes to storage."""
+
+from __future__ import annotations
+
+import os
+
+import kinto
+import webtest
+
+from kinto_attachment_mw import AttachmentMiddleware, __version__
+
+from ..helpers.kinto_apps import build_app, files_under, kinto_settings
+
+
+def test_capability_is_advertised(storage_root):
+    app = build_app(storage_root, base_url="https://cdn.example.com/files")
+    capability = app.get("/v1/").json["capabilities"]["attachments"]
+    assert capability == {
+        "description": "Add file attachments to records",
+        "url": "https://github.com/Kinto/kinto-attachment/",
+        "version": __version__,
+        "base_url": "https://cdn.example.com/files/",
+    }
+    assert "default_bucket" in app.get("/v1/").json["capabilities"]
+
+
+def test_extra_base_url_wins_in_capability(storage_root):
+    app = build_app(storage_root, base_url="https://a/", **{"extra.base_url": "https://b"})
+    assert app.get("/v1/").json["capabilities"]["attachments"]["base_url"] == "https://b/"
+
+
+def test_heartbeat_reports_a_real_write(app, storage_root):
+    response = app.get("/v1/__heartbeat__")
+    assert response.json == {
+        "storage": True,
+        "permission": True,
+        "cache": True,
+        "attachments": True,
+    }
+    assert files_under(storage_root) == set()
+
+
+def test_heartbeat_fails_with_503_when_storage_is_not_writable(app, storage_root):
+    os.chmod(storage_root, 0o500)
+    try:
+        if os.access(storage_root, os.W_OK):  # root ignores modes: break the folder instead
+            os.chmod(storage_root, 0o700)
+            os.rename(storage_root, str(storage_root) + ".moved")
+            storage_root.write_text("not a folder any more")
+        response = app.get("/v1/__heartbeat__", status=503)
+    finally:
+        if storage_root.is_file():
+            storage_root.unlink()
+            os.rename(str(storage_root) + ".moved", storage_root)
+        os.chmod(storage_root, 0o700)
+    assert response.json["attachments"] is False
+    assert response.json["storage"] is True
+
+
+def test_heartbeat_is_true_when_read_only(storage_root):
+    settings = kinto_settings(storage_root)
+    settings["kinto.readonly"] = "true"
+    app = webtest.TestApp(AttachmentMiddleware(kinto.main({}, **settings), settings))
+    storage_root.rmdir()
+    storage_root.write_text("not a folder")
+    assert app.get("/v1/__heartbeat__").json["attachments"] is True
+
+
+def test_lbheartbeat_is_untouched(app):
+    assert app.get("/v1/__lbheartbeat__").json == {}
+
+
+def test_concurrent_heartbeats_all_succeed(storage_root):
+    import threading
+
+    from kinto_attachment_mw.serving.service_endpoints import ServiceEndpoints
+    from kinto_attachment_mw.storage import LocalStorage
+
+    service = ServiceEndpoints(LocalStorage(str(storage_root)), None, readonly=False)
+    results: list[bool] = []
+
+    def check() -> None:
+        results.extend(service.storage_is_healthy() for _ in range(100))
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 400
+    assert files_under(storage_root) == set()
