@@ -1,10 +1,11 @@
 """Fixtures shared by every tier: in-process apps, a PostgreSQL cluster and a moto server
 for the session. Helpers live in :mod:`tests.helpers`.
 
-Each test has one tier: ``unit`` (in-process, seconds; the default for a test with no
-tier marker), ``integration`` (moto, PostgreSQL or a gunicorn process), ``browser``
-(Playwright and Chromium) or ``e2e`` (the production set-up, nginx included). ``make
-test-unit`` runs the fast tier; ``make test`` runs them all.
+Each test has exactly one tier marker: ``unit`` (in-process, seconds), ``integration``
+(moto, PostgreSQL or a gunicorn process), ``browser`` (Playwright and Chromium) or ``e2e``
+(the production set-up, nginx included); a module wholly of one tier says so with
+``pytestmark``, a mixed one marks its tests or its fixtures' params. ``make test-unit``
+runs the fast tier; ``make test`` runs them all.
 """
 
 from __future__ import annotations
@@ -23,18 +24,20 @@ SERVICE_FIXTURES = frozenset({"moto", "postgres", "postgres_url"})
 
 
 def pytest_collection_modifyitems(config, items):
-    """Give each test its tier (``unit`` unless marked), and refuse a test with two tiers,
-    or a unit test that starts a service."""
+    """Refuse a test without a tier, with more than one, or a unit test that starts a
+    service."""
     problems = []
     for item in items:
         tiers = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
         if not tiers:
-            item.add_marker(pytest.mark.unit)
-            tiers = {"unit"}
-        if len(tiers) > 1:
+            problems.append(f"{item.nodeid}: no tier, mark it one of {', '.join(TIERS)}")
+        elif len(tiers) > 1:
             problems.append(f"{item.nodeid}: more than one tier ({', '.join(sorted(tiers))})")
         elif "unit" in tiers and SERVICE_FIXTURES & set(item.fixturenames):
-            problems.append(f"{item.nodeid}: starts a service, mark it integration")
+            services = ", ".join(sorted(SERVICE_FIXTURES & set(item.fixturenames)))
+            problems.append(
+                f"{item.nodeid}: a unit test that starts {services}, mark it integration"
+            )
     if problems:
         raise pytest.UsageError("Test tiers:\n" + "\n".join(problems))
 

@@ -46,6 +46,7 @@ def upload(app: webtest.TestApp, record_id: str = "r1", content: bytes = b"hello
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("variable", ["KINTO_ATTACHMENT_BASE_URL", "ATTACHMENT_BASE_URL"])
 def test_environment_sets_the_base_url_of_locations(tmp_path, monkeypatch, variable):
     monkeypatch.setenv(variable, ENV_URL)
@@ -58,6 +59,7 @@ def test_environment_sets_the_base_url_of_locations(tmp_path, monkeypatch, varia
     assert capability["base_url"] == ENV_URL
 
 
+@pytest.mark.unit
 def test_environment_sets_a_typed_limit(tmp_path, monkeypatch):
     """Kinto decodes the variable (an int here); the limit applies as if written in the ini."""
     monkeypatch.setenv("KINTO_ATTACHMENT_MAX_SIZE_BYTES", "5")
@@ -69,6 +71,7 @@ def test_environment_sets_a_typed_limit(tmp_path, monkeypatch):
     assert "exceeds the limit (5 bytes)" in refused.json["message"]
 
 
+@pytest.mark.unit
 def test_without_environment_the_ini_applies(tmp_path, monkeypatch):
     monkeypatch.delenv("KINTO_ATTACHMENT_BASE_URL", raising=False)
     monkeypatch.delenv("ATTACHMENT_BASE_URL", raising=False)
@@ -76,6 +79,7 @@ def test_without_environment_the_ini_applies(tmp_path, monkeypatch):
     assert upload(app).json["location"].startswith(INI_URL)
 
 
+@pytest.mark.unit
 def test_plugin_ini_still_works(tmp_path):
     """The plugin's include is dropped; its typed values (booleans, per-resource keys) are
     read from Kinto's settings as from the ini."""
@@ -102,6 +106,7 @@ def test_plugin_ini_still_works(tmp_path):
     assert (tmp_path / "attachments/b/c/hello.txt").read_bytes() == b"hello\n"  # kept
 
 
+@pytest.mark.unit
 def test_ini_text_that_reads_as_json_is_kept_as_written(tmp_path):
     """Kinto turns ``1e3`` into ``1000.0``; the middleware keeps the ini's text."""
     settings = {
@@ -140,6 +145,7 @@ def test_storage_url_from_the_environment_reaches_the_record_locks(
         middleware.locks.close()
 
 
+@pytest.mark.unit
 def test_paste_filter_reads_the_overridden_value(tmp_path, monkeypatch):
     monkeypatch.setenv("KINTO_ATTACHMENT_BASE_URL", ENV_URL)
     kinto_app = kinto.main(
@@ -154,6 +160,7 @@ def test_paste_filter_reads_the_overridden_value(tmp_path, monkeypatch):
     assert middleware.settings.base_url == ENV_URL
 
 
+@pytest.mark.unit
 def test_kinto_wrapped_without_registry_falls_back_to_the_ini(caplog):
     """Kinto's profiler or New Relic wrapper hides the registry: the ini's values serve."""
     ini_settings = {"kinto.attachment.base_url": INI_URL}

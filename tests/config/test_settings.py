@@ -7,6 +7,8 @@ import pytest
 from kinto_attachment_mw.config import ConfigurationError, S3Settings, parse_settings
 from kinto_attachment_mw.config.policy import EXTENSION_GROUPS
 
+pytestmark = pytest.mark.unit
+
 BASE = {"kinto.attachment.base_path": "/tmp/files"}
 
 

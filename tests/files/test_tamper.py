@@ -12,6 +12,8 @@ import pytest
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, build_app
 
+pytestmark = pytest.mark.unit
+
 MESSAGE = "Attachment metadata cannot be modified."
 OTHER = "/v1/buckets/b/collections/review/records"
 

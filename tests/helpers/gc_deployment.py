@@ -7,7 +7,6 @@ import dataclasses
 import time
 from pathlib import Path
 
-import kinto
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
@@ -15,7 +14,7 @@ from kinto_attachment_mw.ops.gc import Listener, collect_garbage
 from kinto_attachment_mw.protocol.paths import RecordPath
 from kinto_attachment_mw.storage import StoredFileMetadata
 
-from .kinto_apps import ALICE, files_under, kinto_settings
+from .kinto_apps import ALICE, files_under, fresh_kinto, kinto_settings
 
 HOUR = 3600.0
 LATER = 2 * HOUR  # seconds ahead: every file present now is past a one-hour grace
@@ -32,7 +31,7 @@ class Deployment:
     def __init__(self, root: Path, backend: dict[str, str] | None = None):
         self.root = root
         settings = {**kinto_settings(root), **(backend or {})}
-        self.app = webtest.TestApp(AttachmentMiddleware(kinto.main({}, **settings), settings))
+        self.app = webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings))
         self.middleware = self.app.app
         self.kinto_storage = self.middleware.registry.storage
         self.storage = self.middleware.storage

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import kinto
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
-from kinto_attachment_mw.config import S3Settings
+from kinto_attachment_mw.config import PREFIXES, S3Settings
 from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX
 from kinto_attachment_mw.storage.s3 import S3Storage
 
@@ -47,10 +48,31 @@ def kinto_settings(base_path: Path, **attachment: str) -> dict[str, str]:
     return settings
 
 
+_KINTO_APPS: dict[frozenset, object] = {}
+
+
+def fresh_kinto(settings: Mapping[str, str]):
+    """Kinto on its memory backends, empty, for these settings.
+
+    Kinto takes 0.15 s to start, more than most tests take to run: one app is kept per
+    set of Kinto's own settings, and emptied (as Kinto's flush endpoint does) before it
+    serves again. The ``kinto.attachment.*`` settings are not Kinto's: the middleware is
+    given them directly, so they do not make a new app.
+    """
+    own = frozenset((key, value) for key, value in settings.items() if not key.startswith(PREFIXES))
+    kinto_app = _KINTO_APPS.get(own)
+    if kinto_app is None:
+        kinto_app = _KINTO_APPS[own] = kinto.main({}, **dict(own))
+    else:
+        registry = kinto_app.registry
+        for backend in (registry.storage, registry.permission, registry.cache):
+            backend.flush()
+    return kinto_app
+
+
 def build_app(base_path: Path, **attachment: str) -> webtest.TestApp:
     settings = kinto_settings(base_path, **attachment)
-    kinto_app = kinto.main({}, **settings)
-    return webtest.TestApp(AttachmentMiddleware(kinto_app, settings))
+    return webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings))
 
 
 def s3_kinto_settings(bucket: str, endpoint_url: str, **attachment: str) -> dict[str, str]:
@@ -72,8 +94,7 @@ def build_s3_app(bucket: str, endpoint_url: str, storage=None, **attachment: str
     """Kinto wrapped by the middleware on S3; ``storage`` replaces the one the settings
     would build (tests use smaller parts and shorter timeouts)."""
     settings = s3_kinto_settings(bucket, endpoint_url, **attachment)
-    kinto_app = kinto.main({}, **settings)
-    return webtest.TestApp(AttachmentMiddleware(kinto_app, settings, storage=storage))
+    return webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings, storage=storage))
 
 
 def files_under(base_path: Path) -> set[str]:

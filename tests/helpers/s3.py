@@ -20,17 +20,12 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-HOST = "127.0.0.1"
+from .servers import HOST, free_port
+
 MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
 #: moto accepts any credentials; these keep boto3 from looking for real ones.
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 class MotoServer:

@@ -31,7 +31,12 @@ OTHER = "/buckets/b/collections/c/records/r2"
 TIMEOUT = 5.0
 
 
-@pytest.fixture(params=["process", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        pytest.param("process", marks=pytest.mark.unit),
+        pytest.param("postgresql", marks=pytest.mark.integration),
+    ]
+)
 def make_locks(request) -> Callable[[float], RecordLocks]:
     """Build lock sets that must exclude each other: one shared set in-process (Kinto on
     its memory backend is one process), independent pools on PostgreSQL."""
@@ -144,6 +149,7 @@ def test_a_broken_connection_is_replaced(postgres):
         locks.close()
 
 
+@pytest.mark.unit
 def test_unreachable_database_is_a_503():
     locks = PostgresLocks(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", 0.5)
     with pytest.raises(AttachmentError) as raised, locks.hold(URI):
@@ -151,6 +157,7 @@ def test_unreachable_database_is_a_503():
     assert raised.value.status == 503
 
 
+@pytest.mark.unit
 def test_upload_answers_409_while_the_record_is_locked(storage_root):
     """The lock is taken for the record write; the client sees Kinto's "retry" 409, and
     the file stored for that upload is gone."""
@@ -188,6 +195,7 @@ def test_paste_filter_takes_postgresql_locks_from_kintos_settings(postgres_url, 
         middleware.locks.close()
 
 
+@pytest.mark.unit
 def test_process_locks_keep_only_names_in_use():
     locks = ProcessLocks(TIMEOUT)
     with locks.hold(URI), locks.hold(OTHER), locks.hold(URI):
@@ -195,6 +203,7 @@ def test_process_locks_keep_only_names_in_use():
     assert locks._locks == {}
 
 
+@pytest.mark.unit
 def test_a_busy_file_lock_after_kinto_committed_does_not_change_the_answer(storage_root):
     """Kinto has written the record: the file removal that follows may wait for the
     file's lock and give up (the file is left to gc), the client still gets Kinto's 200."""
@@ -223,6 +232,7 @@ class SlowBody:
         return out
 
 
+@pytest.mark.unit
 def test_the_record_lock_is_not_held_while_a_body_is_read(storage_root):
     app = build_app(storage_root, lock_timeout_seconds="0.3")
     Uploads(app, storage_root).upload("r1")

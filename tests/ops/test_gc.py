@@ -14,6 +14,8 @@ from kinto_attachment_mw.storage.local import LocalStorage
 from ..helpers.gc_deployment import HOUR, LATER, Deployment, shared
 from ..helpers.kinto_apps import ALICE
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def deployment(storage_root: Path) -> Deployment:

@@ -44,7 +44,12 @@ class CopiedDuringListing:
         return self.deployment.kinto_storage.list_all(resource_name, parent_id, **kwargs)
 
 
-@pytest.fixture(params=["memory", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        pytest.param("memory", marks=pytest.mark.unit),
+        pytest.param("postgresql", marks=pytest.mark.integration),
+    ]
+)
 def backend(request) -> dict[str, str]:
     if request.param == "memory":
         return {}
@@ -139,6 +144,7 @@ def test_a_file_given_to_a_record_with_an_old_timestamp_during_gc_is_kept(
     assert report.removed == 0
 
 
+@pytest.mark.unit
 def test_a_copy_accepted_while_gc_removes_keeps_its_file(deployment):
     """A client holding an old attachment object copies it onto a record just as gc is
     about to remove the unreferenced file: the copy notes itself beside the file, under

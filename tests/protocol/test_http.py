@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import kinto
+import pytest
 import webtest
 from webob import Request
 
 from kinto_attachment_mw import AttachmentMiddleware
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, auth, kinto_settings
+
+pytestmark = pytest.mark.unit
 
 URL = f"{RECORDS}/r1/attachment"
 

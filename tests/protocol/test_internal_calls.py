@@ -4,11 +4,14 @@ authentication, permissions and storage, so the count is part of an upload's cos
 from __future__ import annotations
 
 import kinto
+import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
 
 from ..helpers.kinto_apps import ALICE, RECORDS, kinto_settings
+
+pytestmark = pytest.mark.unit
 
 
 class Recorder:

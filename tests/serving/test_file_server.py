@@ -6,6 +6,8 @@ import pytest
 
 from ..helpers.kinto_apps import ALICE, Uploads, build_app
 
+pytestmark = pytest.mark.unit
+
 BASE_URL = "http://localhost/attachments/"
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 
 import kinto
+import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware, __version__
 
 from ..helpers.kinto_apps import build_app, files_under, kinto_settings
+
+pytestmark = pytest.mark.unit
 
 
 def test_capability_is_advertised(storage_root):

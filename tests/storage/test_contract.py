@@ -67,7 +67,12 @@ class S3Backend:
         )
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.unit),
+        pytest.param("s3", marks=pytest.mark.integration),
+    ]
+)
 def backend(request, tmp_path):
     if request.param == "s3":
         return S3Backend(request.getfixturevalue("moto"))

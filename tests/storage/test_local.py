@@ -14,6 +14,8 @@ from kinto_attachment_mw.storage.local import UnsafePath
 
 from ..helpers.kinto_apps import files_under
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def storage(tmp_path):

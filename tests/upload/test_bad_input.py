@@ -9,6 +9,8 @@ from webob import Request
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, build_app
 
+pytestmark = pytest.mark.unit
+
 BOUNDARY = "xYzZY"
 URL = f"{RECORDS}/r1/attachment"
 

@@ -16,6 +16,8 @@ from kinto_attachment_mw.storage import LocalStorage, StorageUnavailable
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, auth, kinto_settings
 
+pytestmark = pytest.mark.unit
+
 
 class FaultyStorage(LocalStorage):
     fail_on: set[str] = set()

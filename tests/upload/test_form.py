@@ -10,6 +10,8 @@ import pytest
 from kinto_attachment_mw.protocol.errors import AttachmentError
 from kinto_attachment_mw.upload.form import FilePart, multipart_boundary, parse_form
 
+pytestmark = pytest.mark.unit
+
 BOUNDARY = "----boundary0123456789"
 
 

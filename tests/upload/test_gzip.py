@@ -33,7 +33,12 @@ class Stored:
         self.content_type = content_type
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.unit),
+        pytest.param("s3", marks=pytest.mark.integration),
+    ]
+)
 def stored(request, storage_root) -> Stored:
     if request.param == "local":
         uploads = Uploads(build_app(storage_root, **SETTINGS), storage_root)

@@ -8,6 +8,8 @@ import pytest
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, auth, build_app
 
+pytestmark = pytest.mark.unit
+
 
 def test_upload_creates_record_with_metadata(uploads):
     content = b"one,two\n1,2\n"

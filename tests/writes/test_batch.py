@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, build_app
+
+pytestmark = pytest.mark.unit
 
 BATCH = "/v1/batch"
 

@@ -16,6 +16,8 @@ from kinto_attachment_mw.writes.screening import may_affect_files
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, auth, build_app, kinto_settings
 
+pytestmark = pytest.mark.unit
+
 BOB = auth("bob")
 
 
