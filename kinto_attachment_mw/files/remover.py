@@ -96,7 +96,8 @@ class FileRemover:
             return Verdict.KEPT_BY_SETTING  # known without reading the storage
         stored = self.storage.metadata(removal.key)
         if removal.dropped_by is not None:
-            if stored is None or (stored.owner, stored.hash) != (removal.dropped_by, removal.hash):
+            described = (removal.dropped_by, removal.hash)
+            if removal.hash is None or stored is None or (stored.owner, stored.hash) != described:
                 return Verdict.NOT_OWNED  # the older plugin's files too: gc decides
             if stored.shared:
                 return Verdict.SHARED

@@ -159,7 +159,8 @@ class LocalStorage(Storage):
 
     def _files(self) -> Iterator[tuple[os.DirEntry, os.stat_result]]:
         """Every regular file under the root, streamed folder by folder (a folder of a
-        million files is never listed whole); symlinks are not followed."""
+        million files is never listed whole); symlinks are not followed. A folder that
+        cannot be read raises :class:`StorageUnavailable`."""
         folders = [self.base_path]
         while folders:
             try:
@@ -174,6 +175,8 @@ class LocalStorage(Storage):
                             continue  # removed meanwhile
             except FileNotFoundError:
                 continue  # a folder pruned meanwhile
+            except OSError as error:  # unreadable: not the same as "no files"
+                raise StorageUnavailable(f"cannot list {self.base_path}: {error}") from error
 
     def _key_of(self, path: str) -> str:
         return os.path.relpath(path, self.base_path).replace(os.sep, "/")

@@ -77,6 +77,14 @@ def test_a_file_stored_for_another_record_or_content_stays(storage, remover, dro
     assert storage.exists(key)
 
 
+def test_an_attachment_with_no_hash_removes_nothing(storage, remover):
+    """A record's attachment without a usable hash describes no content: not even a
+    file stored with no hash matches it."""
+    key = store(storage, "a.txt", StoredFileMetadata(OWNER, hash=None, size=7))
+    assert remover.remove(Removal(key, dropped_by=OWNER, hash=None)) is Verdict.NOT_OWNED
+    assert storage.exists(key)
+
+
 def test_a_shared_file_stays_when_its_owner_drops_it(storage, remover):
     key = store(storage, "a.txt", owned(shared=True))
     assert remover.remove(Removal(key, dropped_by=OWNER, hash="h1")) is Verdict.SHARED

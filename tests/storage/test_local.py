@@ -217,3 +217,47 @@ def test_sweep_removes_metadata_left_without_its_file(storage):
     assert swept == ["d/.lone.txt.meta"]
     assert storage.metadata(kept) is not None
     assert files_under(storage.base_path) == {"d/kept.txt"}
+
+
+def test_a_sidecar_written_by_the_previous_release_keeps_its_form(storage):
+    """Files stored before the metadata had a type carry plain JSON: it is read as it is,
+    and noting a reference rewrites it with the same keys."""
+    key = store(storage, "old.txt")
+    sidecar = os.path.join(os.path.dirname(storage.path_of(key)), ".old.txt.meta")
+    planted = {
+        "record": "/buckets/b/collections/c/records/r",
+        "hash": "ab" * 32,
+        "size": 7,
+        "referenced_at": 1700000000.5,
+    }
+    with open(sidecar, "w", encoding="utf-8") as raw:
+        json.dump(planted, raw)
+
+    metadata = storage.metadata(key)
+    assert metadata == StoredFileMetadata(
+        RecordPath("b", "c", "r"), hash="ab" * 32, size=7, referenced_at=1700000000.5
+    )
+    before = time.time()
+    storage.note_reference(key, shared=True)
+    with open(sidecar, encoding="utf-8") as raw:
+        rewritten = json.load(raw)
+    assert rewritten.pop("referenced_at") >= before
+    assert rewritten == {
+        "record": planted["record"],
+        "hash": planted["hash"],
+        "size": 7,
+        "shared": True,
+    }
+
+
+def test_an_unreadable_folder_fails_the_listing(storage, monkeypatch):
+    """A listing that could not read the disk must not pass for "no files": flush and
+    gc would act on it."""
+    store(storage, "a/one.txt")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    with pytest.raises(StorageUnavailable):
+        list(storage.scan())
