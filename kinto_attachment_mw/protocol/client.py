@@ -134,18 +134,12 @@ class KintoClient:
             caller_environ, "PATCH", record.url_path, body, {"If-Match": f'"{if_match}"'}
         )
 
-    def remove_field(
+    def clear_field(
         self, caller_environ: dict, record: RecordPath, name: str, if_match: int
     ) -> KintoResponse:
-        """Remove a field (merge-patch; plain JSON would store ``null``)."""
-        return self.call(
-            caller_environ,
-            "PATCH",
-            record.url_path,
-            {"data": {name: None}},
-            {"If-Match": f'"{if_match}"'},
-            content_type="application/merge-patch+json",
-        )
+        """Set a field to ``null`` (plain JSON; merge-patch would remove the key), as the
+        plugin leaves ``attachment`` once removed: clients check ``is None``."""
+        return self.patch_record(caller_environ, record, {"data": {name: None}}, if_match)
 
     def create_record(self, caller_environ: dict, record: RecordPath, body: dict) -> KintoResponse:
         return self.call(caller_environ, "PUT", record.url_path, body, {"If-None-Match": "*"})

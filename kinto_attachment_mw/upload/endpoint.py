@@ -106,16 +106,18 @@ class AttachmentEndpoint:
         existing = self._authorize(environ, record, must_exist=True)
         assert existing is not None
         record = self.kinto.in_real_bucket(environ, record)
-        if ATTACHMENT_FIELD in existing:
+        # ``null`` is "no attachment": a record that never had one gets it too, as with
+        # the plugin; one that is already ``null`` is left alone.
+        if ATTACHMENT_FIELD not in existing or existing[ATTACHMENT_FIELD] is not None:
             with self.locks.hold(record.uri):
                 written = self._retry_on_conflict(
-                    lambda: self.kinto.remove_field(
+                    lambda: self.kinto.clear_field(
                         environ, record, ATTACHMENT_FIELD, existing["last_modified"]
                     )
                 )
                 if not 200 <= written.status < 300:
                     raise errors.KintoAnswer(written.response)
-                self.remover.remove_dropped(existing[ATTACHMENT_FIELD], record)
+                self.remover.remove_dropped(existing.get(ATTACHMENT_FIELD), record)
         return Response(status=204, content_type=None)
 
     # Shared steps

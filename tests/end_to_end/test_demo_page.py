@@ -122,7 +122,7 @@ def test_demo_page_uploads_lists_replaces_and_deletes(kinto, page, tmp_path):
     expect(message).to_have_text("Deleted the attachment of sunset.")
     expect(row).to_contain_text("(no attachment)")
     record = kinto.record("sunset", "/v1/buckets/gallery/collections/pictures").json()["data"]
-    assert "attachment" not in record
+    assert record["attachment"] is None
     assert requests.get(old_location, timeout=30).status_code == 404
 
 

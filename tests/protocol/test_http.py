@@ -125,17 +125,19 @@ def test_delete_attachment_of_missing_record_is_404(uploads, app):
     assert response.json["details"] == {"id": "r1", "resource_name": "record"}
 
 
-def test_delete_attachment_of_record_without_one_is_204(uploads, app):
+def test_delete_attachment_of_record_without_one_sets_null(uploads, app):
+    """As the plugin: afterwards ``record["attachment"] is None``, whatever it was."""
     app.put_json(f"{RECORDS}/r1", {"data": {"title": "x"}}, headers=ALICE)
+    app.delete(URL, headers=ALICE, status=204)
+    assert uploads.record("r1")["data"]["attachment"] is None
+
+
+def test_delete_attachment_leaves_a_null_attachment_alone(uploads, app):
+    app.put_json(f"{RECORDS}/r1", {"data": {"attachment": None}}, headers=ALICE)
     before = uploads.record("r1")["data"]["last_modified"]
     app.delete(URL, headers=ALICE, status=204)
     assert uploads.record("r1")["data"]["last_modified"] == before
-
-
-def test_delete_attachment_cleans_a_null_attachment(uploads, app):
-    app.put_json(f"{RECORDS}/r1", {"data": {"attachment": None}}, headers=ALICE)
-    app.delete(URL, headers=ALICE, status=204)
-    assert "attachment" not in uploads.record("r1")["data"]
+    assert uploads.record("r1")["data"]["attachment"] is None
 
 
 def test_default_bucket_uses_the_real_bucket_id(storage_root):

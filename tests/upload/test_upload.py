@@ -57,7 +57,7 @@ def test_delete_attachment_removes_file_and_field(uploads, app):
     meta = uploads.upload("r1", data={"title": "x"}).json
     app.delete(f"{RECORDS}/r1/attachment", headers=ALICE, status=204)
     record = uploads.record("r1")["data"]
-    assert "attachment" not in record
+    assert record["attachment"] is None
     assert record["title"] == "x"
     assert not uploads.path_of(meta["location"]).exists()
     assert uploads.files() == set()
