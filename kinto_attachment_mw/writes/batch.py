@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
@@ -15,6 +16,7 @@ from webob import Request, Response
 from ..protocol import errors
 from ..protocol.client import environ_key
 from ..protocol.paths import ATTACHMENT_FIELD, Kind, Route, route_of
+from .batch_removals import AttachmentRemovals
 from .patches import PatchStyle
 from .record_writes import KintoWrites
 from .screening import handles, json_of, request_json
@@ -29,9 +31,12 @@ class BatchEndpoint:
         self.writes = writes
 
     def __call__(self, request: Request) -> Response:
+        payload = request_json(request)
+        removals = AttachmentRemovals.rewrite(_subrequests(payload))
+        if removals.removed_at:
+            _forward_rewritten(request, payload, removals.requests)
         steps = [
-            _Step.of(request.environ, index, sub)
-            for index, sub in enumerate(_subrequests(request_json(request)))
+            _Step.of(request.environ, index, sub) for index, sub in enumerate(removals.requests)
         ]
         steps = [step for step in steps if step is not None]
         written = {step.attached_location for step in steps if step.attached_location}
@@ -54,6 +59,8 @@ class BatchEndpoint:
             response = request.get_response(self.app)
             answer = json_of(response) if response.status_code == 200 else None
             results = answer.get("responses") if isinstance(answer, dict) else None
+            if removals.removed_at and isinstance(results, list):
+                response.json_body = {**answer, "responses": removals.answer(results)}
             if not isinstance(results, list) or any(
                 isinstance(result, dict) and result.get("status") == 409 for result in results
             ):
@@ -91,13 +98,6 @@ class _Step:
         method = str(sub.get("method") or "GET").upper()
         if route is None:
             return None
-        if route.kind is Kind.ATTACHMENT:
-            raise errors.validation_error(
-                "body",
-                f"requests.{index}.path",
-                "Attachments cannot be uploaded or removed in a batch: "
-                "send each request to the attachment URL on its own.",
-            )
         if not handles(method, route.kind) or route.kind is Kind.BATCH:
             return None
         sub_environ = _sub_environ(environ, sub.get("headers"))
@@ -129,6 +129,17 @@ def _subrequests(payload: object) -> list[dict]:
             _fill_in(sub, defaults, f"requests.{index}")
         merged.append(sub)
     return merged
+
+
+def _forward_rewritten(request: Request, payload: dict, subrequests: list[dict]) -> None:
+    """Forward the sub-requests as planned: ``defaults`` are merged in already (left in,
+    they would also fill the bodies written here)."""
+    if len(subrequests) != len(payload["requests"]):  # Kinto would refuse it: so do we
+        raise errors.validation_error("body", "requests", "every request should be an object")
+    forwarded = {name: value for name, value in payload.items() if name != "defaults"}
+    forwarded["requests"] = subrequests
+    request.body = json.dumps(forwarded).encode()
+    request.environ["CONTENT_TYPE"] = "application/json"
 
 
 def _fill_in(target: dict, defaults: dict, where: str) -> None:

@@ -26,7 +26,78 @@ def test_uploads_cannot_be_batched(uploads):
         [{"method": "POST", "path": f"{RECORDS}/r1/attachment", "body": {"data": {}}}],
         status=400,
     )
-    assert "cannot be uploaded or removed in a batch" in response.json["message"]
+    assert "cannot be uploaded in a batch" in response.json["message"]
+    assert "attachment URL on its own" in response.json["message"]
+
+
+@pytest.mark.parametrize(
+    "path", [f"{RECORDS}/r1/attachment", "/v1/buckets/b/collections/c/records/r1/attachment"]
+)
+def test_attachment_removal_in_a_batch_answers_as_the_direct_request(uploads, path):
+    uploads.upload("r1", data={"title": "kept"})
+    response = batch(uploads.app, [{"method": "DELETE", "path": path}])
+    (answer,) = response.json["responses"]
+    assert (answer["status"], answer["path"], answer["body"]) == (204, path, "")
+    assert "Content-Type" not in answer["headers"]
+    record = uploads.record("r1")["data"]
+    assert record["attachment"] is None
+    assert record["title"] == "kept"
+    assert uploads.files() == set()
+
+
+def test_attachment_removal_in_a_batch_ignores_defaults_bodies(uploads):
+    uploads.upload("r1")
+    batch(
+        uploads.app,
+        [
+            {"method": "DELETE", "path": f"{RECORDS}/r1/attachment"},
+            {"method": "PUT", "path": f"{RECORDS}/r2"},
+        ],
+        defaults={
+            "body": {"data": {"x": 1}},
+            "headers": {"Content-Type": "application/merge-patch+json"},
+        },
+    )
+    assert uploads.record("r1")["data"] == {**uploads.record("r1")["data"], "attachment": None}
+    assert "x" not in uploads.record("r1")["data"]
+    assert uploads.record("r2")["data"]["x"] == 1
+    assert uploads.files() == set()
+
+
+def test_attachment_removal_in_a_batch_keeps_the_file_when_kinto_refuses(uploads):
+    location = uploads.upload("r1").json["location"]
+    answer = batch(
+        uploads.app,
+        [{"method": "DELETE", "path": f"{RECORDS}/r1/attachment", "headers": {"If-Match": '"1"'}}],
+    ).json["responses"][0]
+    assert (answer["status"], answer["path"]) == (412, f"{RECORDS}/r1/attachment")
+    missing = batch(uploads.app, [{"method": "DELETE", "path": f"{RECORDS}/nope/attachment"}]).json[
+        "responses"
+    ][0]
+    assert (missing["status"], missing["body"]["details"]["resource_name"]) == (404, "record")
+    assert uploads.record("r1")["data"]["attachment"]["location"] == location
+    assert uploads.files() == {location}
+
+
+def test_a_batch_kinto_would_refuse_is_refused_with_an_attachment_removal(uploads):
+    location = uploads.upload("r1").json["location"]
+    response = batch(
+        uploads.app, [{"method": "DELETE", "path": f"{RECORDS}/r1/attachment"}, "nope"], status=400
+    )
+    assert response.json["errno"] == 107
+    assert uploads.files() == {location}
+
+
+def test_attachment_removal_waits_for_the_whole_batch(uploads):
+    """Kinto refuses the whole batch (too many sub-requests): nothing was committed, so
+    the file stays."""
+    location = uploads.upload("r1").json["location"]
+    too_many = [{"method": "DELETE", "path": f"{RECORDS}/r1/attachment"}] + [
+        {"method": "GET", "path": f"{RECORDS}/r{index}"} for index in range(30)
+    ]
+    batch(uploads.app, too_many, status=400)
+    assert uploads.record("r1")["data"]["attachment"]["location"] == location
+    assert uploads.files() == {location}
 
 
 def test_forged_attachment_in_a_batch_refuses_the_whole_batch(uploads):
