@@ -57,7 +57,10 @@ class AttachmentMiddleware:
         self.writes = KintoWrites(app, kinto, guard, self.remover, self.locks)
         self.batch = BatchEndpoint(app, self.writes)
         self.service = ServiceEndpoints(
-            self.storage, self.settings.extra_base_url, self.settings.readonly
+            self.storage,
+            self.settings.extra_base_url,
+            self.settings.readonly,
+            self.settings.default_policy.extensions,
         )
         self.file_server = None
         if self.settings.serve_path and isinstance(self.storage, LocalStorage):

@@ -28,11 +28,19 @@ async function api(method, path, body, headers) {
   const text = await response.text();
   const json = text ? JSON.parse(text) : {};
   if (!response.ok) {
-    const error = new Error(json.message || `${response.status} ${response.statusText}`);
+    const error = new Error(explained(json) || `${response.status} ${response.statusText}`);
     error.status = response.status;
     throw error;
   }
   return json;
+}
+
+// Kinto's error message, and what its details say the user can do about it.
+function explained(error) {
+  const hints = (Array.isArray(error.details) ? error.details : [])
+    .map((detail) => detail && detail.description)
+    .filter((text) => text && text !== error.message && !(error.message || "").includes(text));
+  return [error.message, ...hints].filter(Boolean).join(" ");
 }
 
 function fillList(id, items) {
@@ -50,6 +58,9 @@ async function signIn(event) {
     const capability = (root.capabilities || {}).attachments;
     if (!capability) throw new Error("this server has no attachments capability");
     state.baseUrl = capability.base_url || new URL("/", state.server).href;
+    $("allowed").textContent = capability.extensions
+      ? `Allowed: ${capability.extensions.map((extension) => "." + extension).join(" ")} (unless this collection says otherwise).`
+      : "Any file may be uploaded.";
     $("whoami").textContent = `Signed in as ${$("user").value} (${root.user.id}).`;
     $("collection-section").hidden = false;
     fillList("buckets", (await api("GET", "/buckets")).data);
@@ -110,7 +121,7 @@ function sendAttachment(recordId, file, data) {
         bar.value = 100;
         resolve(body);
       } else {
-        reject(new Error(body.message || `${xhr.status} ${xhr.statusText}`));
+        reject(new Error(explained(body) || `${xhr.status} ${xhr.statusText}`));
       }
     };
     xhr.onerror = () => reject(new Error("network error"));

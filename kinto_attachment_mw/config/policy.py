@@ -3,6 +3,7 @@ of the settings that make it, which may be given globally and per resource."""
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import string
 from collections.abc import Mapping
@@ -34,6 +35,15 @@ FOLDER_PLACEHOLDERS = frozenset({"bucket_id", "collection_id", "record_id"})
 FILENAME_PLACEHOLDERS = frozenset({"filename", "datetime", "rid"})
 
 _EXTENSION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+#: Extensions that may be named bare in ``extensions`` (``images+pdf``): the groups' own,
+#: and those of Python's built-in type table (not the machine's, so that an ini means the
+#: same everywhere). Any other is written with its dot (``.ftl``), so a typo of a group or
+#: an extension (``pdff``) is refused instead of allowing a made-up extension.
+KNOWN_EXTENSIONS = frozenset(
+    {extension for group in EXTENSION_GROUPS.values() for extension in group}
+    | {extension.lstrip(".") for extension in mimetypes.MimeTypes().types_map[True]}
+    | {extension.lstrip(".") for extension in BUILTIN_MIMETYPES}
+)
 
 
 @dataclass(frozen=True)
@@ -65,10 +75,16 @@ def _parse_extensions(name: str, raw: object) -> frozenset[str] | None:
         if group in EXTENSION_GROUPS:
             allowed |= EXTENSION_GROUPS[group]
             continue
-        for extension in group.split():
-            extension = extension.lstrip(".")
+        for token in group.split():
+            extension = token.lstrip(".")
             if not _EXTENSION_RE.match(extension):
                 raise ConfigurationError(f"{name}: {extension!r} is not a group or an extension")
+            if extension == token and extension not in KNOWN_EXTENSIONS:
+                groups = ", ".join([*sorted(EXTENSION_GROUPS), "any"])
+                raise ConfigurationError(
+                    f"{name}: unknown {token!r}, neither a group ({groups}) nor a known "
+                    f"extension; write '.{token}' to allow files named *.{token}"
+                )
             allowed.add(extension)
     return frozenset(allowed)
 

@@ -84,9 +84,48 @@ def invalid_body(description: str) -> AttachmentError:
     return validation_error("body", None, description)
 
 
-def too_large(at_least: int, limit: int) -> AttachmentError:
-    """The upload is over ``max_size_bytes``; reading stopped, so only a lower bound is known."""
-    return invalid_body(f"File size (at least {at_least} bytes) exceeds the limit ({limit} bytes).")
+def too_large(limit: int, size: int | None = None, more_than: int | None = None) -> AttachmentError:
+    """The upload is over ``max_size_bytes``: its exact ``size`` when it was counted, else
+    the most that is known (reading stopped ``more_than`` bytes in)."""
+    told = f"{size} bytes" if size is not None else f"more than {more_than} bytes"
+    error = invalid_body(f"File size ({told}) exceeds the limit ({limit} bytes).")
+    error.details[0].update(name=ATTACHMENT_FIELD, size=size, max_size_bytes=limit)
+    return error
+
+
+def extension_not_allowed(extension: str, allowed: list[str]) -> AttachmentError:
+    """The plugin's message (clients match on it), and in ``details`` what would do."""
+    error = invalid_body("File extension is not allowed.")
+    named = f"'.{extension}'" if extension else "a file without extension"
+    error.details[0].update(
+        name=ATTACHMENT_FIELD,
+        description=f"{named} is not allowed here; allowed: "
+        + ", ".join(f".{allowed_one}" for allowed_one in allowed),
+        extension=extension,
+        allowed=allowed,
+    )
+    return error
+
+
+def attachment_missing(received: list[str]) -> AttachmentError:
+    """No file in the ``attachment`` field: the plugin's message and errno, and in
+    ``details`` the field expected and the fields received."""
+    got = ", ".join(repr(name) for name in received) if received else "no field"
+    description = f"Send the file in the form field 'attachment' (received: {got})."
+    return AttachmentError(
+        400,
+        Errno.INVALID_POSTED_DATA,
+        "Attachment missing.",
+        error="Invalid parameters",
+        details=[
+            {
+                "location": "body",
+                "name": ATTACHMENT_FIELD,
+                "description": description,
+                "received": received,
+            }
+        ],
+    )
 
 
 class KintoAnswer(Exception):

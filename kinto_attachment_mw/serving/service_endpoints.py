@@ -26,7 +26,15 @@ HEARTBEAT_PREFIX = ".heartbeat-"
 class ServiceEndpoints:
     paths = frozenset({HELLO_PATH, HEARTBEAT_PATH})
 
-    def __init__(self, storage: Storage, extra_base_url: str | None, readonly: bool):
+    def __init__(
+        self,
+        storage: Storage,
+        extra_base_url: str | None,
+        readonly: bool,
+        extensions: frozenset[str] | None = None,
+    ):
+        """``extensions``: what uploads may be named by default (``None``: anything); a
+        bucket or collection may say otherwise. Clients show it before an upload."""
         self.storage = storage
         self.readonly = readonly
         self.capability = {
@@ -34,6 +42,7 @@ class ServiceEndpoints:
             "url": "https://github.com/Kinto/kinto-attachment/",
             "version": __version__,
             "base_url": extra_base_url,
+            "extensions": None if extensions is None else sorted(extensions),
         }
 
     def __call__(self, request: Request, app) -> Response:

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 #: Headers of Kinto's record write that also describe the upload's answer.
 _COPIED_HEADERS = ("ETag", "Last-Modified", "X-Content-Type-Options", "Content-Security-Policy")
+#: Bodies up to this many times ``max_size_bytes`` are read through when the file is too
+#: large, for the refusal to give its exact size; larger ones are refused before reading.
+_COUNTED_SIZES = 4
 
 
 class AttachmentEndpoint:
@@ -59,10 +62,12 @@ class AttachmentEndpoint:
         boundary = multipart_boundary(environ.get("CONTENT_TYPE", ""))
         length = declared_length(environ)
         limit = policy.max_size_bytes
-        if limit and length is not None and length - MAX_FORM_OVERHEAD > limit:
-            raise errors.too_large(length - MAX_FORM_OVERHEAD, limit)
+        if limit and length is not None and length - MAX_FORM_OVERHEAD > _COUNTED_SIZES * limit:
+            # Far too large: refused unread. Closer to the limit, the file is read to its
+            # end (not stored) and refused with its size.
+            raise errors.too_large(limit, more_than=length - MAX_FORM_OVERHEAD)
 
-        stored = NewFile(self.storage, size_bound(length, limit))
+        stored = NewFile(self.storage, size_bound(length, limit), counted=length is not None)
         written: KintoResponse | None = None
         try:
             form = parse_form(

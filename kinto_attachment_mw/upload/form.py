@@ -108,7 +108,7 @@ def parse_form(
     except TruncatedBody as error:
         raise _broken(f"truncated body ({error})") from error
     if form.file is None:
-        raise errors.bad_request(Errno.INVALID_POSTED_DATA, "Attachment missing.")
+        raise errors.attachment_missing(list(form.fields))
     return form
 
 
@@ -124,6 +124,9 @@ def _start_field(form: UploadForm, segment: multipart_lib.MultipartSegment) -> s
     name = segment.name or ""
     if name == ATTACHMENT_FIELD:  # an 'attachment' part sent as a plain field, without filename
         raise errors.invalid_body("Filename is required.")
+    if name not in FORM_FIELDS and segment.filename is not None and form.file is None:
+        # A file, but not where the plugin's API expects it (``-F file=@x``).
+        raise errors.attachment_missing([*form.fields, name])
     if name not in FORM_FIELDS:
         raise errors.bad_request(
             Errno.INVALID_POSTED_DATA, f"body: {name!r} not in ('data', 'permissions')"

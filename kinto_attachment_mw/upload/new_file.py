@@ -21,9 +21,12 @@ logger = logging.getLogger(__name__)
 class NewFile:
     """The new upload's file, from first byte to commit, or discarded on any failure."""
 
-    def __init__(self, storage: Storage, size_bound: int | None = None):
+    def __init__(self, storage: Storage, size_bound: int | None = None, counted: bool = False):
+        """``counted``: the body's length is declared, so a file over the limit is read to
+        its end (not stored) to tell its size."""
         self.storage = storage
         self.size_bound = size_bound
+        self.counted = counted
         self.filename = ""
         self.mimetype = ""
         self.sink: HashingSink | None = None
@@ -35,8 +38,9 @@ class NewFile:
         self.filename = client_filename(part.filename)
         if not self.filename:
             raise errors.invalid_body("Filename is required.")
-        if not policy.allows_extension(extension_of(self.filename).lstrip(".")):
-            raise errors.invalid_body("File extension is not allowed.")
+        extension = extension_of(self.filename).lstrip(".")
+        if not policy.allows_extension(extension):
+            raise errors.extension_not_allowed(extension, sorted(policy.extensions or ()))
         self.mimetype = mimetype_for(self.filename, part.content_type, policy)
         stored_name = self.filename + GZIP_SUFFIX if policy.gzipped else self.filename
         key = stored_key(
@@ -49,11 +53,12 @@ class NewFile:
             key, GZIP_MIMETYPE if policy.gzipped else self.mimetype, bound
         )
         self.gzip = GzipSink(self.writer) if policy.gzipped else None
-        self.sink = HashingSink(self.gzip or self.writer, policy.max_size_bytes)
+        self.sink = HashingSink(self.gzip or self.writer, policy.max_size_bytes, self.counted)
         return self.sink
 
     def commit(self, owner: RecordPath) -> dict:
         assert self.writer is not None and self.sink is not None
+        self.sink.check_size()
         uploaded = {
             "filename": self.filename,
             "hash": self.sink.hexdigest,

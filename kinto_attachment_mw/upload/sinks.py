@@ -23,20 +23,37 @@ class ByteSink(Protocol):
 
 class HashingSink:
     """Feeds a storage writer (or a compressor), keeping SHA-256 and size, and enforcing
-    the size limit."""
+    the size limit.
 
-    def __init__(self, writer: ByteSink, max_size_bytes: int = 0):
+    Past the limit nothing more is stored. With ``count_oversize`` (a body of declared,
+    hence bounded, length) the rest of the file is only counted, so that the refusal can
+    give its exact size (:meth:`check_size`, once the body is read); without it (a chunked
+    body), the upload stops there."""
+
+    def __init__(self, writer: ByteSink, max_size_bytes: int = 0, count_oversize: bool = False):
         self.writer = writer
         self.max_size_bytes = max_size_bytes
+        self.count_oversize = count_oversize
         self.size = 0
         self._sha256 = hashlib.sha256()
 
+    @property
+    def oversize(self) -> bool:
+        return bool(self.max_size_bytes) and self.size > self.max_size_bytes
+
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.max_size_bytes and self.size > self.max_size_bytes:
-            raise errors.too_large(self.size, self.max_size_bytes)
+        if self.oversize:
+            if not self.count_oversize:
+                raise errors.too_large(self.max_size_bytes, more_than=self.max_size_bytes)
+            return
         self._sha256.update(chunk)
         self.writer.write(chunk)
+
+    def check_size(self) -> None:
+        """Refuse, with its size, a file that went past the limit."""
+        if self.oversize:
+            raise errors.too_large(self.max_size_bytes, size=self.size)
 
     @property
     def hexdigest(self) -> str:

@@ -36,7 +36,7 @@ def test_values_are_typed():
         randomize="false",
         keep_old_files="On",
         max_size_bytes="1048576",
-        extensions="images+pdf+ftl",
+        extensions="images+pdf+.ftl",
         mimetypes=".ftl:application/vnd.fluent;.db:application/vnd.sqlite3",
         base_url="https://cdn.example.com/files",
     )
@@ -95,6 +95,14 @@ def test_kinto_settings_read_alongside():
         ("max_size_bytes", "-1", "must not be negative"),
         ("extensions", "images+.../", "kinto.attachment.extensions"),
         ("extensions", "", "kinto.attachment.extensions: empty"),
+        (
+            "extensions",
+            "images+pdff",
+            "kinto.attachment.extensions: unknown 'pdff', neither a group (archives, audio, "
+            "data, default, documents, executables, images, scripts, text, video, any) nor a "
+            "known extension; write '.pdff' to allow files named *.pdff",
+        ),
+        ("extensions", "imags", "kinto.attachment.extensions: unknown 'imags'"),
         ("mimetypes", ".ftl=application/x", "kinto.attachment.mimetypes"),
         ("folder", "{bucket}", "kinto.attachment.folder: unknown placeholder {bucket}"),
         ("folder", "{bucket_id", "kinto.attachment.folder: malformed pattern"),

@@ -15,6 +15,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
+from kinto_attachment_mw.config.policy import EXTENSION_GROUPS
+
 from ..helpers.live_server import Kinto, kinto_ini_server
 from ..helpers.servers import start_gunicorn
 
@@ -137,8 +139,15 @@ def test_demo_page_reports_a_refused_file(kinto, page, tmp_path):
     expect(page.locator("#message")).to_have_text("Opened demo/files.")
     page.set_input_files("#file", str(program))
     page.click("#upload button")
+    allowed = sorted(EXTENSION_GROUPS["default"])
+    expect(page.locator("#allowed")).to_have_text(
+        "Allowed: "
+        + " ".join(f".{e}" for e in allowed)
+        + " (unless this collection says otherwise)."
+    )
     expect(page.locator("#message")).to_have_text(
-        "Upload failed: body: File extension is not allowed."
+        "Upload failed: body: File extension is not allowed. '.exe' is not allowed here; "
+        "allowed: " + ", ".join(f".{e}" for e in allowed)
     )
     expect(page.locator("#empty")).to_be_visible()
 

@@ -9,6 +9,7 @@ import pytest
 import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware, __version__
+from kinto_attachment_mw.config.policy import EXTENSION_GROUPS
 
 from ..helpers.kinto_apps import build_app, files_under, kinto_settings
 
@@ -23,7 +24,10 @@ def test_capability_is_advertised(storage_root):
         "url": "https://github.com/Kinto/kinto-attachment/",
         "version": __version__,
         "base_url": "https://cdn.example.com/files/",
+        "extensions": sorted(EXTENSION_GROUPS["default"]),
     }
+    anything = build_app(storage_root, extensions="any").get("/v1/").json["capabilities"]
+    assert anything["attachments"]["extensions"] is None
     assert "default_bucket" in app.get("/v1/").json["capabilities"]
 
 

@@ -7,6 +7,8 @@ import io
 import pytest
 from webob import Request
 
+from kinto_attachment_mw.upload.form import MAX_FORM_OVERHEAD
+
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, build_app
 
 pytestmark = pytest.mark.unit
@@ -225,6 +227,42 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize(
+    "parts,received",
+    [
+        pytest.param([part("file", b"x", "a.txt")], ["file"], id="file-in-another-field"),
+        pytest.param(
+            [part("data", b"{}"), part("upload", b"x", "a.txt")],
+            ["data", "upload"],
+            id="after-data",
+        ),
+        pytest.param([part("data", b"{}")], ["data"], id="no-file"),
+    ],
+)
+def test_attachment_missing_names_the_field_expected_and_received(uploads, parts, received):
+    response = raw_post(uploads.app, body(*parts), MULTIPART, None)
+    assert (response.status_int, response.json["errno"]) == (400, 109)
+    assert response.json["message"] == "Attachment missing."
+    (detail,) = response.json["details"]
+    assert detail["name"] == "attachment"
+    assert detail["received"] == received
+    assert "form field 'attachment'" in detail["description"]
+    assert uploads.files() == set()
+
+
+def test_refused_extension_names_it_and_the_allowed_ones(storage_root):
+    uploads = Uploads(build_app(storage_root, extensions="images+.ftl"), storage_root)
+    response = raw_post(uploads.app, body(part("attachment", b"x", "README.RST")), MULTIPART)
+    assert response.json["message"] == "body: File extension is not allowed."
+    (detail,) = response.json["details"]
+    assert detail["extension"] == "rst"
+    assert detail["allowed"] == sorted(
+        ["ftl", "jpg", "jpe", "jpeg", "png", "gif", "svg", "bmp", "tiff"]
+    )
+    assert detail["description"].startswith("'.rst' is not allowed here; allowed: .bmp, .ftl, ")
+    assert uploads.upload("r1", "fr.ftl", b"hello = Bonjour").status_int == 201
+
+
 @pytest.fixture
 def schema_uploads(uploads):
     schema = {"type": "object", "properties": {"title": {"type": "string"}}}
@@ -277,10 +315,13 @@ def test_body_without_content_length_is_refused(uploads):
 
 def test_oversize_upload_refused_while_streaming(storage_root):
     uploads = Uploads(build_app(storage_root, max_size_bytes="1000"), storage_root)
-    response = uploads.upload("r1", "big.txt", b"x" * 1001, status=400)
+    response = uploads.upload("r1", "big.txt", b"x" * 2500, status=400)
     assert response.json["errno"] == 107
-    assert response.json["message"].startswith("body: File size (at least 1001 bytes)")
-    assert "exceeds the limit (1000 bytes)." in response.json["message"]
+    assert response.json["message"] == (
+        "body: File size (2500 bytes) exceeds the limit (1000 bytes)."
+    )
+    assert response.json["details"][0]["size"] == 2500
+    assert response.json["details"][0]["max_size_bytes"] == 1000
     assert uploads.files() == set()
     assert uploads.upload("r1", "ok.txt", b"x" * 1000).status_int == 201
 
@@ -298,7 +339,42 @@ def test_oversize_content_length_refused_before_reading(storage_root):
     request.environ["CONTENT_LENGTH"] = str(50 * 1024 * 1024)
     response = request.get_response(uploads.app.app)
     assert response.status_int == 400
-    assert response.json["message"].startswith("body: File size (at least")
+    assert response.json["message"] == (
+        f"body: File size (more than {50 * 1024 * 1024 - MAX_FORM_OVERHEAD} bytes) "
+        "exceeds the limit (1000 bytes)."
+    )
+    assert uploads.files() == set()
+
+
+def test_oversize_chunked_upload_stops_at_the_limit(storage_root):
+    uploads = Uploads(build_app(storage_root, max_size_bytes="1000"), storage_root)
+    read = []
+
+    class Chunks(io.RawIOBase):
+        def __init__(self, data):
+            self.data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def read(self, size=-1):
+            chunk = self.data.read(min(size, 512) if size and size > 0 else 512)
+            read.append(len(chunk))
+            return chunk
+
+    data = body(part("attachment", b"x" * 100_000, "big.txt"))
+    request = Request.blank(URL, method="POST", headers=ALICE)
+    request.environ["wsgi.input"] = Chunks(data)
+    request.environ["CONTENT_TYPE"] = MULTIPART
+    request.environ.pop("CONTENT_LENGTH", None)
+    request.environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    request.environ["wsgi.input_terminated"] = True
+    response = request.get_response(uploads.app.app)
+    assert response.status_int == 400, response.body
+    assert response.json["message"] == (
+        "body: File size (more than 1000 bytes) exceeds the limit (1000 bytes)."
+    )
+    assert sum(read) < 10_000
     assert uploads.files() == set()
 
 
