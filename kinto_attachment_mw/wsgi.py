@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyramid.paster import get_appsettings, setup_logging
 
-from .config import KINTO_NAMES, PREFIXES, from_kinto_settings
+from .config import KINTO_NAMES, PREFIXES, ConfigurationError, from_kinto_settings
 from .middleware import AttachmentMiddleware
 
 logger = logging.getLogger(__name__)
@@ -42,15 +43,23 @@ def without_plugin_include(settings: dict) -> dict:
 
 
 def load_app(ini_path: str) -> AttachmentMiddleware:
-    """Kinto from the ini's ``[app:main]``, wrapped, with the ini's logging set up."""
+    """Kinto from the ini's ``[app:main]``, wrapped, with the ini's logging set up.
+
+    Raises :class:`ConfigurationError` (its message names the ini and the setting) for a
+    missing ini file or a wrong ``kinto.attachment.*`` setting."""
     import kinto
 
     ini_path = os.path.abspath(ini_path)
+    if not os.path.isfile(ini_path):
+        raise ConfigurationError(f"{ini_path}: no such ini file (set KINTO_INI to the ini's path)")
     setup_logging(ini_path)
     app_settings = get_appsettings(ini_path, name="main")
     settings = without_plugin_include(app_settings)
     kinto_app = kinto.main(app_settings.global_conf, **settings)
-    return AttachmentMiddleware(kinto_app, effective_settings(kinto_app, settings))
+    try:
+        return AttachmentMiddleware(kinto_app, effective_settings(kinto_app, settings))
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{ini_path}: {error}") from None
 
 
 def effective_settings(kinto_app, ini_settings: dict) -> dict:
@@ -80,9 +89,23 @@ def filter_factory(global_conf: dict, **local_conf: str):
                 settings[key] = value
             else:
                 settings[PREFIXES[0] + key] = value
-        return AttachmentMiddleware(app, settings)
+        try:
+            return AttachmentMiddleware(app, settings)
+        except ConfigurationError as error:
+            raise startup_failure(f"{global_conf.get('__file__', 'paste filter')}: {error}") from None
 
     return make_filter
+
+
+def startup_failure(message: str) -> BaseException:
+    """What stops start-up on a settings error with ``message`` alone: gunicorn prints an
+    ``AppImportError``'s message and halts (any other error is a traceback, then a
+    worker respawned); elsewhere (pserve, a script) the message and exit status 1."""
+    if "gunicorn.arbiter" in sys.modules:
+        from gunicorn.errors import AppImportError
+
+        return AppImportError(f"Error: {message}")
+    return SystemExit(f"Error: {message}")
 
 
 def __getattr__(name: str):
@@ -90,5 +113,9 @@ def __getattr__(name: str):
     ``gc`` command does) reads no ini file."""
     if name != "application":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    app = globals()["application"] = load_app(os.environ.get("KINTO_INI", DEFAULT_INI))
+    try:
+        app = load_app(os.environ.get("KINTO_INI", DEFAULT_INI))
+    except ConfigurationError as error:
+        raise startup_failure(str(error)) from None
+    globals()["application"] = app
     return app

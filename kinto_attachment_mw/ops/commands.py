@@ -54,9 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_gc(ini_path: str, grace_seconds: float, dry_run: bool) -> int:
+    from ..config import ConfigurationError
     from ..wsgi import load_app
 
-    app = load_app(ini_path)
+    try:
+        app = load_app(ini_path)
+    except ConfigurationError as error:
+        print(f"kinto-attachment-mw gc: error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     if app.settings.kinto_in_memory:
         print(
             f"{ini_path}: Kinto's memory backend keeps records inside the server process,"
