@@ -1,50 +1,73 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 8888
+# The host in the URLs `make serve` hands out: HOST, unless that listens everywhere.
+PUBLIC_HOST ?= $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST))
 MOTO_PORT ?= 5000
 PROD_PORT ?= 8080
 
-.PHONY: install serve serve-prod moto test test-unit test-integration bench bench-gc lint format clean
+.PHONY: install install-test serve serve-prod moto test tests test-unit test-integration \
+	system-packages bench bench-gc lint format clean
 
+# What serving and the command-line tools need.
 install: $(STAMP)
 
 $(STAMP): setup.py constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e ".[tools]"
 	touch $(STAMP)
 
+# And what the tests, lint and the benchmarks need.
+install-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(TEST_STAMP)
+
+# Kinto with attachments on http://$(HOST):$(PORT)/; every URL it hands out (record
+# locations, the capability's base_url, the demo page) follows HOST and PORT.
 serve: install
 	mkdir -p attachments
-	KINTO_INI=examples/kinto.ini $(VENV)/bin/gunicorn --pythonpath examples serve:application \
+	KINTO_INI=examples/kinto.ini \
+	KINTO_ATTACHMENT_BASE_URL=http://$(PUBLIC_HOST):$(PORT)/attachments/ \
+	$(VENV)/bin/gunicorn --pythonpath examples serve:application \
 		--bind $(HOST):$(PORT) --no-control-socket --workers 1 --timeout 300
 
 # examples/production on one machine: PostgreSQL, moto as S3, gunicorn (4 workers), nginx
 # on http://127.0.0.1:$(PROD_PORT)/ (see README.rst, "Deploying"). Debian's postgresql and
 # nginx are installed when missing (as root).
-serve-prod: install
+serve-prod: install-test
 	$(PYTHON) examples/production/serve_local.py --port $(PROD_PORT)
 
 # A local S3 API (moto's server) for trying the S3 storage: see README.rst.
-moto: install
+moto: install-test
 	$(VENV)/bin/moto_server -H $(HOST) -p $(MOTO_PORT)
 
-test: install
+# Debian's chromium, postgresql and nginx: installed as root; else each missing one is
+# named, and the tests that need it are skipped (see .ci/system-packages.txt).
+system-packages:
+	.ci/system-packages
+
+test: install-test system-packages
 	$(PYTHON) -m pytest tests
 
+tests: test
+
 # The fast tier: in-process only, no service to start (see docs/development.rst).
-test-unit: install
+test-unit: install-test
 	$(PYTHON) -m pytest tests -m unit
 
 # moto, PostgreSQL and gunicorn; not the browser nor the production set-up.
-test-integration: install
+test-integration: install-test system-packages
 	$(PYTHON) -m pytest tests -m integration
 
 # Uploads side by side with the kinto-attachment plugin (installed into .venv-plugin) and a
 # ceiling, 1 MiB to 2 GiB, then pass-through cost: about 20 minutes, ~8 GiB of free disk.
-bench: install
+bench: install-test
 	$(PYTHON) benchmarks/bench.py
 
 # gc --dry-run over GC_RECORDS records on a throw-away PostgreSQL cluster, and a tenth as
@@ -52,14 +75,14 @@ bench: install
 # for the files on tmpfs (see the script's docstring). Minutes: not part of `bench`.
 GC_RECORDS ?= 1000000
 GC_WORKDIR ?= /dev/shm
-bench-gc: install
+bench-gc: install-test
 	$(PYTHON) benchmarks/gc_scale.py --records $(GC_RECORDS) --workdir $(GC_WORKDIR)
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check kinto_attachment_mw tests benchmarks examples
 	$(VENV)/bin/ruff format --check kinto_attachment_mw tests benchmarks examples
 
-format: install
+format: install-test
 	$(VENV)/bin/ruff check --fix kinto_attachment_mw tests benchmarks examples
 	$(VENV)/bin/ruff format kinto_attachment_mw tests benchmarks examples
 

@@ -36,6 +36,8 @@ setup(
             "webtest",
             "playwright",
             "ruff",
+            # README.rst's examples are run by the tests with the clients they name.
+            "httpie",
         ],
     },
     entry_points={

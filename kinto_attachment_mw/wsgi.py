@@ -92,7 +92,9 @@ def filter_factory(global_conf: dict, **local_conf: str):
         try:
             return AttachmentMiddleware(app, settings)
         except ConfigurationError as error:
-            raise startup_failure(f"{global_conf.get('__file__', 'paste filter')}: {error}") from None
+            raise startup_failure(
+                f"{global_conf.get('__file__', 'paste filter')}: {error}"
+            ) from None
 
     return make_filter
 

@@ -17,6 +17,7 @@ import webtest
 
 from .helpers.kinto_apps import Uploads, build_app
 from .helpers.s3 import MotoServer
+from .helpers.system_packages import require
 
 TIERS = ("unit", "integration", "browser", "e2e")
 #: Fixtures that start a service: a test using one is not a unit test.
@@ -64,6 +65,7 @@ def postgres():
     """One PostgreSQL cluster for the session, removed at the end."""
     from .helpers.postgres import PostgresCluster
 
+    require("postgresql")
     cluster = PostgresCluster()
     try:
         cluster.start()

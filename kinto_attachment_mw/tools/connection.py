@@ -61,6 +61,18 @@ class Remote:
         except (KintoException, requests.exceptions.RequestException) as exc:
             raise self.failure(exc) from None
 
+    def create_collection_if_missing(self) -> None:
+        """Create the bucket and the collection unless they exist, as the plugin's own
+        upload script does. A refusal (no permission to create) is left for the next
+        request to report: the collection may well exist, and be writable."""
+        for create in (self.client.create_bucket, self.client.create_collection):
+            try:
+                create(if_not_exists=True)
+            except KintoException:
+                return
+            except requests.exceptions.RequestException as exc:
+                raise self.failure(exc) from None
+
     def files_base_url(self) -> str:
         """Where relative ``location`` values point: the advertised ``base_url``."""
         try:

@@ -42,14 +42,24 @@ def gzip_to_temp(path: Path) -> Path:
 
 @contextlib.contextmanager
 def temp_beside(target: Path) -> Iterator[Path]:
-    """A hidden temporary path next to ``target``, removed unless renamed away."""
+    """A hidden temporary path next to ``target``, removed unless renamed away.
+
+    It gets the mode any new file gets (``0666`` less the umask), not ``mkstemp``'s
+    ``0600``: once renamed, it is an ordinary downloaded file."""
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.fchmod(handle, 0o666 & ~_umask())
     os.close(handle)
     path = Path(name)
     try:
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def gunzip_hashing(source: Path, target: Path) -> tuple[str, int]:

@@ -85,6 +85,7 @@ class Uploader:
         missing = [str(path) for path in paths if not path.is_file()]
         if missing:
             raise ToolError(f"not a file: {', '.join(missing)}")
+        self.remote.create_collection_if_missing()
         existing = {record["id"]: record for record in self.remote.records()}
         summary = Summary("uploaded")
         progress = Progress(sum(path.stat().st_size for path in paths), "upload", progress_enabled)

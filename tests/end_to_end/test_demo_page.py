@@ -19,6 +19,7 @@ from kinto_attachment_mw.config.policy import EXTENSION_GROUPS
 
 from ..helpers.live_server import Kinto, kinto_ini_server
 from ..helpers.servers import start_gunicorn
+from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.browser
 
@@ -60,6 +61,7 @@ def kinto(tmp_path_factory) -> Iterator[Kinto]:
 
 @pytest.fixture
 def page(kinto) -> Iterator[Page]:
+    require("chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:

@@ -22,6 +22,7 @@ import requests
 from ..helpers.live_server import wait_until
 from ..helpers.s3 import bucket_keys, pending_uploads
 from ..helpers.servers import start_gunicorn
+from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +51,7 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def deployment(postgres, moto, tmp_path: Path):
+    require("nginx")
     bucket = moto.new_bucket()
     moto.client.put_bucket_policy(Bucket=bucket, Policy=stack.bucket_policy(bucket))
     nginx_port, gunicorn_port = stack.free_port(), stack.free_port()

@@ -174,6 +174,19 @@ def test_download_compares_bytes_and_skips_what_is_there(collection, capsys, tmp
     assert {name: (out / name).read_bytes() for name in os.listdir(out)} == FILES
 
 
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_downloaded_files_get_the_mode_of_any_new_file(collection, capsys, tmp_path, umask, mode):
+    collection.run(capsys, "upload", *write_files(tmp_path / "in", {"a.txt": b"a"}))
+    collection.run(capsys, "upload", "--gzip", *write_files(tmp_path / "gz", {"b.txt": b"b"}))
+    previous = os.umask(umask)
+    try:
+        collection.run(capsys, "download", "--folder", str(tmp_path / "out"))
+    finally:
+        os.umask(previous)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "out").iterdir()}
+    assert modes == {"a.txt": mode, "b.txt": mode}
+
+
 @pytest.mark.parametrize("damage", ["flip-a-byte", "truncate"])
 def test_download_refuses_a_corrupted_stored_file(server, collection, capsys, tmp_path, damage):
     _, root = server
@@ -252,12 +265,32 @@ def test_wrong_credentials(collection, tmp_path):
 def test_unknown_bucket_and_collection(collection, tmp_path):
     args = list(collection.args)
     args[3] = "nope"
-    paths = write_files(tmp_path / "in", {"a.txt": b"a"})
-    assert_one_line_error(run_script("upload", *args, *paths), "access denied to nope/")
+    assert_one_line_error(
+        run_script("download", *args, "--folder", str(tmp_path)), "access denied to nope/"
+    )
     args[3], args[5] = "b", "missing"
     assert_one_line_error(
-        run_script("upload", *args, *paths), "collection 'missing' not found in bucket 'b'"
+        run_script("download", *args, "--folder", str(tmp_path)),
+        "collection 'missing' not found in bucket 'b'",
     )
+
+
+def test_upload_creates_a_missing_bucket_and_collection(collection, capsys, tmp_path):
+    """As the plugin's own upload script does."""
+    args = list(collection.args)
+    args[3], args[5] = "new-bucket", "new-collection"
+    paths = write_files(tmp_path / "in", {"a.txt": b"a"})
+    assert main(["upload", *args, *paths]) == 0
+    assert capsys.readouterr().out.strip() == "1 uploaded, 0 skipped, 0 failed"
+    path = "/v1/buckets/new-bucket/collections/new-collection/records"
+    (record,) = collection.kinto.request("GET", path).json()["data"]
+    assert record["attachment"]["hash"] == sha256(b"a")
+
+
+def test_upload_into_a_bucket_of_someone_else_says_access_denied(collection, tmp_path):
+    args = [*collection.args[:-1], "mallory:guess"]
+    paths = write_files(tmp_path / "in", {"a.txt": b"a"})
+    assert_one_line_error(run_script("upload", *args, *paths), "access denied to b/")
 
 
 def test_unreachable_server(tmp_path):
