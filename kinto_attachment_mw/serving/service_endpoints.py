@@ -15,7 +15,7 @@ from webob import Request, Response
 from ..protocol.paths import HEARTBEAT_PATH, HELLO_PATH
 from ..storage import Storage, StorageUnavailable
 from ..storage.metadata import StoredFileMetadata
-from ..version import __version__
+from ..version import PLUGIN_API_VERSION, __version__
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ class ServiceEndpoints:
         self.capability = {
             "description": "Add file attachments to records",
             "url": "https://github.com/Kinto/kinto-attachment/",
-            "version": __version__,
+            "version": PLUGIN_API_VERSION,
+            "implementation": f"kinto-attachment-mw {__version__}",
             "base_url": extra_base_url,
             "extensions": None if extensions is None else sorted(extensions),
         }

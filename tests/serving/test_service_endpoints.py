@@ -22,7 +22,8 @@ def test_capability_is_advertised(storage_root):
     assert capability == {
         "description": "Add file attachments to records",
         "url": "https://github.com/Kinto/kinto-attachment/",
-        "version": __version__,
+        "version": "6.4.0",
+        "implementation": f"kinto-attachment-mw {__version__}",
         "base_url": "https://cdn.example.com/files/",
         "extensions": sorted(EXTENSION_GROUPS["default"]),
     }
