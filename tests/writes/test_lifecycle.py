@@ -181,3 +181,19 @@ def test_a_body_read_for_a_look_is_handed_on_seekable_only_when_whole(sent, seek
     assert not may_affect_files(environ, "PATCH", Kind.RECORD)
     assert environ["wsgi.input"].read() == body
     assert environ.get("webob.is_body_seekable", False) is seekable
+
+
+def test_null_is_no_attachment_everywhere(uploads):
+    """What ``DELETE .../attachment`` leaves (``null``) is "no attachment" to a new upload,
+    to record writes, and to deletes of the record or of its collection."""
+    app = uploads.app
+    uploads.upload("r1", "a.txt", b"a")
+    app.delete(f"{RECORDS}/r1/attachment", headers=ALICE, status=204)
+    app.put_json(f"{RECORDS}/r2", {"data": {"attachment": None}}, headers=ALICE)
+    app.patch_json(f"{RECORDS}/r2", {"data": {"attachment": None, "x": 1}}, headers=ALICE)
+    again = uploads.upload("r1", "b.txt", b"b").json
+    assert again["hash"] == uploads.record("r1")["data"]["attachment"]["hash"]
+    assert uploads.files() == {again["location"]}
+    app.delete(f"{RECORDS}/r2", headers=ALICE)
+    app.delete("/v1/buckets/b/collections/c", headers=ALICE)
+    assert uploads.files() == set()
