@@ -1,13 +1,14 @@
 """``POST /v1/batch``: Kinto runs its sub-requests inside Pyramid, out of a WSGI
 middleware's sight, so the batch body is read here and each sub-request that reaches
 records, collections or buckets is foreseen like a direct one (see :mod:`.record_writes`).
+What Kinto runs is the batch as read here: ``defaults`` merged in, each sub-request's
+headers with one spelling each (see :mod:`.forwarding`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
@@ -17,9 +18,10 @@ from ..protocol import errors
 from ..protocol.client import environ_key
 from ..protocol.paths import ATTACHMENT_FIELD, Kind, Route, route_of
 from .batch_removals import AttachmentRemovals
+from .forwarding import checked_json, forward_json
 from .patches import PatchStyle
 from .record_writes import KintoWrites
-from .screening import handles, json_of, request_json
+from .screening import handles, json_of
 
 #: Kinto sends every batch body as plain JSON, whatever the sub-request's headers say.
 _SUB_STYLE = PatchStyle.JSON
@@ -31,10 +33,10 @@ class BatchEndpoint:
         self.writes = writes
 
     def __call__(self, request: Request) -> Response:
-        payload = request_json(request)
+        payload = checked_json(request)
         removals = AttachmentRemovals.rewrite(_subrequests(payload))
-        if removals.removed_at:
-            _forward_rewritten(request, payload, removals.requests)
+        if removals.requests:
+            forward_json(request, _as_merged(payload, removals.requests))
         steps = [
             _Step.of(request.environ, index, sub) for index, sub in enumerate(removals.requests)
         ]
@@ -115,31 +117,51 @@ class _Step:
 
 def _subrequests(payload: object) -> list[dict]:
     """The sub-requests with ``defaults`` merged in as Kinto merges them (values the
-    sub-request lacks are filled in, recursively). Anything malformed is Kinto's to
-    refuse: then no sub-request is planned."""
+    sub-request lacks are filled in, recursively), then each header under one spelling.
+    Anything malformed is Kinto's to refuse: then no sub-request is planned."""
     if not isinstance(payload, dict) or not isinstance(payload.get("requests"), list):
+        return []
+    if not all(isinstance(sub, dict) for sub in payload["requests"]):
         return []
     defaults = payload.get("defaults")
     merged = []
     for index, sub in enumerate(payload["requests"]):
-        if not isinstance(sub, dict):
-            continue
         sub = copy.deepcopy(sub)
         if isinstance(defaults, dict):
             _fill_in(sub, defaults, f"requests.{index}")
+        if isinstance(sub.get("headers"), dict):
+            sub["headers"] = _one_spelling(sub["headers"], f"requests.{index}.headers")
         merged.append(sub)
     return merged
 
 
-def _forward_rewritten(request: Request, payload: dict, subrequests: list[dict]) -> None:
-    """Forward the sub-requests as planned: ``defaults`` are merged in already (left in,
-    they would also fill the bodies written here)."""
-    if len(subrequests) != len(payload["requests"]):  # Kinto would refuse it: so do we
-        raise errors.validation_error("body", "requests", "every request should be an object")
-    forwarded = {name: value for name, value in payload.items() if name != "defaults"}
-    forwarded["requests"] = subrequests
-    request.body = json.dumps(forwarded).encode()
-    request.environ["CONTENT_TYPE"] = "application/json"
+def _as_merged(payload: dict, subrequests: list[dict]) -> dict:
+    """The batch Kinto is given: the sub-requests as read here, ``defaults`` already in
+    them (merged again, it could bring back a spelling that was folded away)."""
+    merged = dict(payload, requests=subrequests)
+    if isinstance(merged.get("defaults"), dict):
+        del merged["defaults"]
+    return merged
+
+
+def _one_spelling(headers: dict, where: str) -> dict:
+    """Headers keyed by one spelling each (``authorization`` and ``Authorization`` are
+    one header to WSGI): the same value spelled twice is one header; two values are
+    refused, since Kinto and the middleware could each take another one."""
+    spelled: dict[str, tuple[str, object]] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str):
+            return headers  # Kinto refuses the batch
+        key = environ_key(name)
+        if key in spelled and spelled[key][1] != value:
+            raise errors.validation_error(
+                "body",
+                where,
+                f"header {name!r} is given twice, spelled differently with different "
+                "values: send it once.",
+            )
+        spelled[key] = (key.removeprefix("HTTP_").replace("_", "-").title(), value)
+    return dict(spelled.values())
 
 
 def _fill_in(target: dict, defaults: dict, where: str) -> None:

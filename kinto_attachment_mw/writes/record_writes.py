@@ -21,8 +21,9 @@ from ..files.remover import FileRemover
 from ..locks import RecordLocks
 from ..protocol.client import KintoClient, ListingRefused
 from ..protocol.paths import ATTACHMENT_FIELD, Kind, RecordPath, Route
+from .forwarding import checked_json
 from .patches import PatchStyle, attachment_after, patch_style, touches_attachment
-from .screening import json_of, request_json
+from .screening import json_of
 
 #: Query parameters of a plural delete that page or shape its answer, not filter it.
 _PAGING_PARAMS = frozenset({"_limit", "_token", "_sort", "_fields"})
@@ -79,8 +80,9 @@ class KintoWrites:
         self.locks = locks
 
     def __call__(self, request: Request, route: Route) -> Response:
-        # Read whole before any lock: a slow client must not hold up other writers.
-        body = request_json(request) if request.method != "DELETE" else None
+        # Read whole before any lock: a slow client must not hold up other writers. What
+        # goes on into Kinto is what was read here.
+        body = checked_json(request) if request.method != "DELETE" else None
         if route.kind is Kind.RECORD:
             # One writer of a record at a time, uploads included (see :mod:`..locks`).
             lock = self.locks.hold(self.record_lock(request.environ, route))

@@ -1,15 +1,15 @@
 """Which of Kinto's own requests can affect files, decided as cheaply as possible, so that
-the everyday request passes straight to Kinto; and the JSON of a body or an answer, read
-as Kinto reads it."""
+the everyday request passes straight to Kinto; and the JSON of Kinto's answers."""
 
 from __future__ import annotations
 
 import io
 import json
 
-from webob import Request, Response
+from webob import Response
 
 from ..protocol.paths import ATTACHMENT_FIELD, Kind
+from .forwarding import is_plain_utf8
 from .patches import PatchStyle, patch_style
 
 
@@ -28,13 +28,13 @@ def handles(method: str, kind: Kind) -> bool:
 def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
     """A cheap first look, so that the everyday record write passes straight to Kinto:
     a PATCH or POST whose body never spells ``attachment`` (nor escapes a character that
-    could spell it) cannot touch it, and neither can a PUT without ``data``. A body in
-    another charset than UTF-8 is not searched as bytes. The body is read whole, as Kinto
-    reads it anyway, and put back."""
+    could spell it) cannot touch it, and neither can a PUT without ``data``. Only a body
+    that both the middleware and Kinto read as UTF-8 is searched as bytes. The body is
+    read whole, as Kinto reads it anyway, and put back."""
     if method == "DELETE" or kind in (Kind.FLUSH, Kind.BATCH):
         return True
     content_type = environ.get("CONTENT_TYPE", "")
-    if patch_style(content_type) is PatchStyle.JSON_PATCH or not _is_utf8(content_type):
+    if patch_style(content_type) is PatchStyle.JSON_PATCH or not is_plain_utf8(content_type):
         return True
     length = environ.get("CONTENT_LENGTH", "")
     if not length.isdigit():
@@ -48,25 +48,6 @@ def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
     if b"\\" in body:
         return True
     return (b'"data"' if method == "PUT" else ATTACHMENT_FIELD.encode()) in body
-
-
-def _is_utf8(content_type: str) -> bool:
-    """Whether a body is UTF-8 (or ASCII), as it is unless a charset says otherwise."""
-    for parameter in content_type.split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower().replace("-", "").replace("_", "")
-            return charset in ("utf8", "usascii", "ascii")
-    return True
-
-
-def request_json(request: Request) -> object:
-    """The request's JSON, decoded as Kinto decodes it (the declared charset); ``None``
-    when it is not JSON (Kinto will refuse it)."""
-    try:
-        return request.json_body if request.body else None
-    except (ValueError, LookupError):  # bad JSON, bad bytes for the charset, unknown charset
-        return None
 
 
 def json_of(response: Response) -> object:

@@ -1,0 +1,124 @@
+"""Forward what was checked: a JSON body is read once, by one set of rules, and what goes
+on into Kinto is exactly what was read (re-serialized as UTF-8 JSON with a plain
+``Content-Type``), so that the middleware and Kinto can never read a request differently.
+Ambiguous input (two charsets, a charset that is not Unicode) is refused."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from webob import Request
+from webob.request import detect_charset
+
+from ..protocol import errors
+from .patches import PatchStyle, patch_style
+
+#: The charsets a JSON body may declare (RFC 8259: JSON is Unicode), by normalized name.
+_UNICODE_CHARSETS = {
+    "utf8": "utf-8",
+    "ascii": "ascii",
+    "usascii": "ascii",
+    "utf16": "utf-16",
+    "utf16le": "utf-16-le",
+    "utf16be": "utf-16-be",
+    "utf32": "utf-32",
+    "utf32le": "utf-32-le",
+    "utf32be": "utf-32-be",
+}
+_UTF8 = frozenset({"utf-8", "ascii"})
+#: The media types Kinto reads as JSON; anything else it refuses, whatever the body says.
+_JSON_MEDIA_TYPES = frozenset(style.value for style in PatchStyle)
+
+
+class _NotJSON:
+    """A body that decodes to text that is not JSON: Kinto refuses the same text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def declared_charset(content_type: str) -> str:
+    """The codec of a body: UTF-8 unless one ``charset`` parameter, however spaced or
+    cased, names another Unicode encoding. Two charsets, or another one, are refused."""
+    declared = []
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            declared.append(value.strip().strip('"').strip())
+    if len(declared) > 1:
+        raise errors.invalid_body(
+            "Content-Type has more than one charset parameter: send one, charset=utf-8."
+        )
+    if not declared:
+        return "utf-8"
+    codec = _UNICODE_CHARSETS.get(_charset_key(declared[0]))
+    if codec is None:
+        raise errors.invalid_body(
+            f"charset {declared[0][:40]!r} is not supported: send the JSON body as UTF-8."
+        )
+    return codec
+
+
+def is_plain_utf8(content_type: str) -> bool:
+    """Whether the middleware and WebOb (Kinto's request) both read this body as UTF-8
+    bytes, so that searching the bytes is searching what Kinto will read."""
+    try:
+        ours = declared_charset(content_type)
+    except errors.AttachmentError:
+        return False
+    theirs = detect_charset(content_type)
+    return ours in _UTF8 and (not theirs or _UNICODE_CHARSETS.get(_charset_key(theirs)) in _UTF8)
+
+
+def checked_json(request: Request) -> object:
+    """The request's JSON as the middleware reads it (``None`` when the body is empty);
+    the request is rewritten to carry exactly that, as UTF-8 JSON with a plain
+    ``Content-Type``. Text that is not JSON goes on as the same text (Kinto's parser is
+    the same, and refuses it in its own order: 401 before 400)."""
+    content_type = request.environ.get("CONTENT_TYPE", "")
+    charset = declared_charset(content_type)
+    raw = request.body
+    if not raw:
+        return None
+    try:
+        text = raw.decode(charset)
+    except UnicodeDecodeError:
+        raise errors.invalid_body(f"The body is not valid {charset}: send UTF-8 JSON.") from None
+    try:
+        parsed = json.loads(text)
+    except RecursionError:
+        raise errors.invalid_body("The JSON body is nested too deeply.") from None
+    except ValueError:
+        parsed = _NotJSON(text)
+    forward_json(request, parsed)
+    return None if isinstance(parsed, _NotJSON) else parsed
+
+
+def forward_json(request: Request, payload: object) -> None:
+    """Make ``request`` carry ``payload`` as compact UTF-8 JSON, with a ``Content-Type``
+    that makes Kinto apply it as the middleware did (see :func:`.patches.patch_style`)."""
+    if isinstance(payload, _NotJSON):
+        body = payload.text.encode("utf-8")
+    else:
+        body = json.dumps(payload, separators=(",", ":")).encode("ascii")
+    environ = request.environ
+    environ["CONTENT_TYPE"] = _forwarded_type(environ.get("CONTENT_TYPE", ""))
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["webob.is_body_seekable"] = True
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+def _forwarded_type(content_type: str) -> str:
+    style = patch_style(content_type)
+    if style is not PatchStyle.JSON:
+        return style.value  # the whole header was exactly this
+    media_type = content_type.split(";")[0].strip().lower()
+    # A JSON media type with parameters is a plain JSON update to Kinto; any other one it
+    # refuses (415) as it would have.
+    return PatchStyle.JSON.value if media_type in _JSON_MEDIA_TYPES else media_type
+
+
+def _charset_key(charset: str) -> str:
+    return charset.strip().strip('"').strip().lower().replace("-", "").replace("_", "")
