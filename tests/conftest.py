@@ -1,11 +1,11 @@
-"""Fixtures shared by every tier: in-process apps, a PostgreSQL cluster and a moto server
-for the session. Helpers live in :mod:`tests.helpers`.
+"""Fixtures shared by every tier: in-process apps, a PostgreSQL cluster, a moto server and
+a fake-gcs-server for the session. Helpers live in :mod:`tests.helpers`.
 
 Each test has exactly one tier marker: ``unit`` (in-process, seconds), ``integration``
-(moto, PostgreSQL or a gunicorn process), ``browser`` (Playwright and Chromium) or ``e2e``
-(the production set-up, nginx included); a module wholly of one tier says so with
-``pytestmark``, a mixed one marks its tests or its fixtures' params. ``make test-unit``
-runs the fast tier; ``make test`` runs them all.
+(moto, fake-gcs-server, PostgreSQL or a gunicorn process), ``browser`` (Playwright and
+Chromium) or ``e2e`` (the production set-up, nginx included); a module wholly of one tier
+says so with ``pytestmark``, a mixed one marks its tests or its fixtures' params.
+``make test-unit`` runs the fast tier; ``make test`` runs them all.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import webtest
 
+from .helpers.gcs import FakeGCSServer
 from .helpers.kinto_apps import Uploads, build_app
 from .helpers.s3 import MotoServer
 
 TIERS = ("unit", "integration", "browser", "e2e")
 #: Fixtures that start a service: a test using one is not a unit test.
-SERVICE_FIXTURES = frozenset({"moto", "postgres", "postgres_url"})
+SERVICE_FIXTURES = frozenset({"moto", "fake_gcs", "postgres", "postgres_url"})
 
 
 def pytest_collection_modifyitems(config, items):
@@ -82,5 +83,13 @@ def postgres_url(postgres, tmp_path: Path) -> str:
 def moto(tmp_path_factory) -> MotoServer:
     """One moto server for the session; each test takes a bucket of its own."""
     server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory) -> FakeGCSServer:
+    """One fake-gcs-server for the session; each test takes a bucket of its own."""
+    server = FakeGCSServer(tmp_path_factory.mktemp("fake-gcs") / "fake-gcs.log")
     yield server
     server.stop()

@@ -109,7 +109,8 @@ def test_kinto_settings_read_alongside():
         ("gzipped", "maybe", "kinto.attachment.gzipped: expected true or false"),
         ("aws.bucket_name", "files", "base_path or kinto.attachment.aws.bucket_name: not both"),
         ("aws.bucket", "files", "kinto.attachment.aws.bucket: unknown setting"),
-        ("gcloud.bucket_name", "files", "not available in this version"),
+        ("gcloud.bucket_name", "files", "base_path or kinto.attachment.gcloud.bucket_name: not"),
+        ("gcloud.bucket", "files", "kinto.attachment.gcloud.bucket: unknown setting"),
         ("resources.b.aws.acl", "public-read", "'acl' cannot be set per resource"),
     ],
 )
@@ -198,7 +199,7 @@ def test_older_plugin_endpoint_settings_are_mapped(legacy, endpoint, style):
 @pytest.mark.parametrize(
     "values,fragment",
     [
-        ({}, "base_path or kinto.attachment.aws.bucket_name: required"),
+        ({}, "aws.bucket_name or kinto.attachment.gcloud.bucket_name: required"),
         ({"acl": "private"}, "aws.bucket_name: required with any aws.* setting"),
         ({"bucket_name": "f", "access_key": "AKIA"}, "give both, or neither"),
         ({"bucket_name": "f", "secret_key": "x"}, "give both, or neither"),
