@@ -92,6 +92,7 @@ class GCSWriter(FileWriter):
             response = self._bucket.client._http.delete(session, timeout=self._bucket.timeout)
             if response.status_code not in (499, 200, 204, 404, 410):
                 raise StorageUnavailable(f"status {response.status_code}")
+            logger.info("Resumable upload of %s cancelled", self._key)
         except (StorageUnavailable, *GCS_ERRORS) as error:
             logger.warning("Resumable upload of %s left pending: %s", self._key, error)
 
