@@ -164,11 +164,11 @@ class Uploads:
     def files(self) -> set[str]:
         """The stored files: on local disk every file, metadata checked; elsewhere as the
         middleware's storage lists them."""
-        storage = self.app.app.storage
-        if self.base_path is None and isinstance(storage, LocalStorage):
-            self.base_path = Path(storage.base_path)
         if self.base_path is not None:
             return files_under(self.base_path)
+        storage = self.app.app.storage
+        if isinstance(storage, LocalStorage):
+            return files_under(Path(storage.base_path))
         return {info.key for info in storage.scan()}
 
     def plant_plugin_file(self, key: str, content: bytes) -> None:
