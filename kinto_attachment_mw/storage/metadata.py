@@ -89,6 +89,8 @@ class StoredFileMetadata:
             return None
         decoded: dict[str, object] = {}
         for name, value in encoded.items():
+            if not value:
+                continue  # a removed key, as some servers keep them (empty)
             if name in _STRING_FIELDS:
                 decoded[name] = value
                 continue

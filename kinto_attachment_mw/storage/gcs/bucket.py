@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from google.api_core import exceptions as api_errors
 from google.api_core.exceptions import GoogleAPIError
+from google.api_core.retry import Retry
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import storage
@@ -87,11 +88,13 @@ class GCSBucket:
         *,
         chunk_size: int = CHUNK_SIZE,
         timeout: tuple[float, float] = TIMEOUT,
+        retry: Retry = RETRY,
         client: storage.Client | None = None,
     ):
         self.settings = settings
         self.chunk_size = chunk_size
         self.timeout = timeout
+        self.retry = retry
         self.client = client or make_client(settings)
         self.bucket = self.client.bucket(settings.bucket_name)
         self.name = settings.bucket_name
@@ -109,7 +112,7 @@ class GCSBucket:
 
     @property
     def call_params(self) -> dict:
-        return {"timeout": self.timeout, "retry": RETRY}
+        return {"timeout": self.timeout, "retry": self.retry}
 
     def get(self, key: str) -> storage.Blob | None:
         """The object's properties, ``None`` when there is no such object."""

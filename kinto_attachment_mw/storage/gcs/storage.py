@@ -18,7 +18,15 @@ from google.cloud import storage
 from ...config.gcs import GCSSettings
 from ..base import FileWriter, Storage, StorageUnavailable, StoredFileInfo, is_hidden
 from ..metadata import StoredFileMetadata
-from .bucket import CHUNK_SIZE, TIMEOUT, GCSBucket, is_missing, is_precondition_failed
+from .bucket import (
+    CHUNK_SIZE,
+    RETRY,
+    TIMEOUT,
+    GCSBucket,
+    Retry,
+    is_missing,
+    is_precondition_failed,
+)
 from .writer import GCSWriter
 
 
@@ -34,10 +42,13 @@ class GCSStorage(Storage):
         *,
         chunk_size: int = CHUNK_SIZE,
         timeout: tuple[float, float] = TIMEOUT,
+        retry: Retry = RETRY,
         client: storage.Client | None = None,
     ):
         super().__init__(base_url)
-        self.bucket = GCSBucket(settings, chunk_size=chunk_size, timeout=timeout, client=client)
+        self.bucket = GCSBucket(
+            settings, chunk_size=chunk_size, timeout=timeout, retry=retry, client=client
+        )
 
     def ensure_bucket(self) -> None:
         self.bucket.ensure_exists()
