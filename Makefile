@@ -4,9 +4,10 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 MOTO_PORT ?= 5000
+FAKE_GCS_PORT ?= 4443
 PROD_PORT ?= 8080
 
-.PHONY: install serve serve-prod moto test test-unit test-integration bench bench-gc lint format clean
+.PHONY: install serve serve-prod moto fake-gcs test test-unit test-integration bench bench-gc lint format clean
 
 install: $(STAMP)
 
@@ -30,6 +31,11 @@ serve-prod: install
 # A local S3 API (moto's server) for trying the S3 storage: see README.rst.
 moto: install
 	$(VENV)/bin/moto_server -H $(HOST) -p $(MOTO_PORT)
+
+# A local GCS API (fake-gcs-server, in memory, as the tests run it) for trying the GCS
+# storage: see docs/development.rst.
+fake-gcs: install
+	$(PYTHON) -m tests.helpers.gcs $(FAKE_GCS_PORT)
 
 test: install
 	$(PYTHON) -m pytest tests

@@ -7,7 +7,9 @@ as it talks to Google's.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -131,3 +133,8 @@ def build_gcs_app(bucket: str, endpoint_url: str, storage=None, **attachment: st
     settings = {**KINTO_SETTINGS, **gcs_attachment_settings(bucket, endpoint_url)}
     settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
     return webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings, storage=storage))
+
+
+if __name__ == "__main__":  # make fake-gcs: python -m tests.helpers.gcs PORT
+    command = fake_gcs_command(int(sys.argv[1]))
+    os.execv(command[0], command)
