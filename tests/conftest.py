@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import webtest
 
-from .helpers.gcs import FakeGCSServer, build_gcs_app
+from .helpers.gcs import FakeGCSServer, build_gcs_app, close_opened
 from .helpers.kinto_apps import Uploads, build_app
 from .helpers.s3 import MotoServer
 
@@ -102,6 +102,13 @@ def moto(tmp_path_factory) -> MotoServer:
     server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def close_gcs_clients():
+    """GCS clients a test made keep pooled connections: closed, not left to the GC."""
+    yield
+    close_opened()
 
 
 @pytest.fixture(scope="session")

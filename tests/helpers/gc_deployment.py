@@ -14,6 +14,7 @@ from kinto_attachment_mw.ops.gc import Listener, collect_garbage
 from kinto_attachment_mw.protocol.paths import RecordPath
 from kinto_attachment_mw.storage import LocalStorage, StoredFileMetadata
 
+from .gcs import opened
 from .kinto_apps import ALICE, files_under, fresh_kinto, kinto_settings
 
 HOUR = 3600.0
@@ -44,7 +45,7 @@ class Deployment:
         self.app = webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings))
         self.middleware = self.app.app
         self.kinto_storage = self.middleware.registry.storage
-        self.storage = self.middleware.storage
+        self.storage = opened(self.middleware.storage)
 
     def collection(self, bucket: str, collection: str) -> str:
         self.app.put_json(f"/v1/buckets/{bucket}", {}, headers=ALICE, status="2*")

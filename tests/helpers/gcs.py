@@ -40,6 +40,21 @@ PROJECT = "test-project"
 #: Small chunks, so that resumable uploads happen with files of a few MiB.
 TEST_CHUNK_SIZE = 1024 * 1024
 
+#: Storages made by a test, their clients' connections closed after it (``conftest``).
+OPENED: list[GCSStorage] = []
+
+
+def opened(storage):
+    """``storage``, its connections to be closed once the test is over."""
+    if isinstance(storage, GCSStorage):
+        OPENED.append(storage)
+    return storage
+
+
+def close_opened() -> None:
+    while OPENED:
+        OPENED.pop().close()
+
 
 def fake_gcs_command(port: int) -> list[str]:
     """Plain HTTP on 127.0.0.1, in memory (its defaults: HTTPS on every interface, a
@@ -115,7 +130,7 @@ def gcs_client(endpoint_url: str) -> storage.Client:
 def gcs_storage(bucket: str, endpoint_url: str, base_url: str = "", **kwargs) -> GCSStorage:
     kwargs.setdefault("chunk_size", TEST_CHUNK_SIZE)
     settings = GCSSettings(bucket_name=bucket, endpoint_url=endpoint_url, project=PROJECT)
-    return GCSStorage(settings, base_url, **kwargs)
+    return opened(GCSStorage(settings, base_url, **kwargs))
 
 
 def gcs_attachment_settings(bucket: str, endpoint_url: str) -> dict[str, str]:
@@ -132,7 +147,9 @@ def build_gcs_app(bucket: str, endpoint_url: str, storage=None, **attachment: st
     would build."""
     settings = {**KINTO_SETTINGS, **gcs_attachment_settings(bucket, endpoint_url)}
     settings.update({f"kinto.attachment.{k}": v for k, v in attachment.items()})
-    return webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings, storage=storage))
+    middleware = AttachmentMiddleware(fresh_kinto(settings), settings, storage=storage)
+    opened(middleware.storage)
+    return webtest.TestApp(middleware)
 
 
 if __name__ == "__main__":  # make fake-gcs: python -m tests.helpers.gcs PORT

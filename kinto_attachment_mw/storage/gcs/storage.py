@@ -53,6 +53,11 @@ class GCSStorage(Storage):
     def ensure_bucket(self) -> None:
         self.bucket.ensure_exists()
 
+    def close(self) -> None:
+        """Close the client's pooled connections (the middleware's storage lives as long
+        as its process; tests make many)."""
+        self.bucket.client.close()
+
     def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
         if not key or key.startswith("/") or "\x00" in key:
             raise StorageUnavailable(f"cannot write {key!r}: not a relative key")

@@ -21,7 +21,13 @@ from kinto_attachment_mw.storage import (
     storage_from_settings,
 )
 
-from ...helpers.gcs import TEST_CHUNK_SIZE, build_gcs_app, gcs_attachment_settings, gcs_storage
+from ...helpers.gcs import (
+    TEST_CHUNK_SIZE,
+    build_gcs_app,
+    gcs_attachment_settings,
+    gcs_storage,
+    opened,
+)
 from ...helpers.kinto_apps import ALICE, RECORDS, Uploads
 from ...helpers.s3 import StallingProxy
 
@@ -82,12 +88,12 @@ def test_a_missing_bucket_stops_start_up_unless_it_may_be_created(fake_gcs):
     name = f"missing-{time.time_ns()}"
     raw = gcs_attachment_settings(name, fake_gcs.url)
     with pytest.raises(ConfigurationError, match=f"bucket '{name}' does not exist"):
-        storage_from_settings(parse_settings(raw))
+        opened(storage_from_settings(parse_settings(raw)))
     raw["kinto.attachment.gcloud.auto_create_bucket"] = "true"
-    storage = storage_from_settings(parse_settings(raw))
+    storage = opened(storage_from_settings(parse_settings(raw)))
     assert fake_gcs.client.lookup_bucket(name) is not None
     assert storage.exists(stored(storage, "x.txt", b"x"))
-    storage_from_settings(parse_settings(raw))  # there now: nothing to create
+    opened(storage_from_settings(parse_settings(raw)))  # there now: nothing to create
 
 
 def test_empty_credentials_reach_the_emulator_named_by_the_environment(fake_gcs, monkeypatch):
@@ -95,7 +101,7 @@ def test_empty_credentials_reach_the_emulator_named_by_the_environment(fake_gcs,
     bucket = fake_gcs.new_bucket()
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs.url)
     raw = {"kinto.attachment.gcloud.credentials": "", "kinto.attachment.gcloud.bucket_name": bucket}
-    storage = storage_from_settings(parse_settings(raw))
+    storage = opened(storage_from_settings(parse_settings(raw)))
     key = stored(storage, "env.txt", b"through the environment")
     assert fake_gcs.keys(bucket) == {key}
 
