@@ -7,9 +7,10 @@ PORT ?= 8888
 # The host in the URLs `make serve` hands out: HOST, unless that listens everywhere.
 PUBLIC_HOST ?= $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST))
 MOTO_PORT ?= 5000
+FAKE_GCS_PORT ?= 4443
 PROD_PORT ?= 8080
 
-.PHONY: install install-test serve serve-prod moto test tests test-unit test-integration \
+.PHONY: install install-test serve serve-prod moto fake-gcs test tests test-unit test-integration \
 	system-packages bench bench-gc lint format clean
 
 # What serving and the command-line tools need.
@@ -51,6 +52,11 @@ moto: install-test
 # named, and the tests that need it are skipped (see .ci/system-packages.txt).
 system-packages:
 	.ci/system-packages
+
+# A local GCS API (fake-gcs-server, in memory, as the tests run it) for trying the GCS
+# storage: see docs/development.rst.
+fake-gcs: install-test
+	$(PYTHON) -m tests.helpers.gcs $(FAKE_GCS_PORT)
 
 test: install-test system-packages
 	$(PYTHON) -m pytest tests

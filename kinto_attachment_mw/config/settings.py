@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .gcs import GCLOUD_NAMES, GCSSettings, parse_gcs
 from .policy import POLICY_PARSERS, Policy
 from .s3 import AWS_NAMES, S3Settings, parse_s3
 from .values import ConfigurationError, parse_bool, parse_timeout
@@ -34,10 +35,11 @@ class LockSettings:
 @dataclass(frozen=True)
 class Settings:
     """Everything the middleware needs, resolved once. Exactly one of ``base_path``
-    (local storage) and ``s3`` is set."""
+    (local storage), ``s3`` and ``gcs`` is set."""
 
     base_path: str = ""
     s3: S3Settings | None = None
+    gcs: GCSSettings | None = None
     base_url: str = ""
     extra_base_url: str | None = None
     serve_path: str | None = None
@@ -68,8 +70,6 @@ GLOBAL_NAMES = frozenset(
 
 POSTGRESQL_STORAGE = "kinto.core.storage.postgresql"
 MEMORY_STORAGE = "kinto.core.storage.memory"
-
-_NOT_AVAILABLE = ("gcloud.",)
 
 
 def attachment_settings(raw: Mapping[str, object]) -> dict[str, object]:
@@ -144,23 +144,41 @@ def _parse_locks(raw: Mapping[str, object], timeout: float) -> LockSettings:
     return LockSettings("postgresql://" + rest, timeout)
 
 
+_BACKENDS = (
+    "kinto.attachment.base_path",
+    "kinto.attachment.aws.bucket_name",
+    "kinto.attachment.gcloud.bucket_name",
+)
+
+
+def _check_one_backend(base_path: str, s3: S3Settings | None, gcs: GCSSettings | None) -> None:
+    """Exactly one storage backend: a folder, an S3 bucket or a GCS bucket."""
+    given = [name for name, value in zip(_BACKENDS, (base_path, s3, gcs), strict=True) if value]
+    if len(given) > 1:
+        raise ConfigurationError(f"{' or '.join(given)}: not both (one storage backend)")
+    if not given:
+        raise ConfigurationError(
+            f"{', '.join(_BACKENDS[:-1])} or {_BACKENDS[-1]}: required"
+            " (a folder for local storage, an S3 bucket or a Google Cloud Storage bucket)"
+        )
+
+
 def parse_settings(raw: Mapping[str, object]) -> Settings:
     """Validate every attachment setting of ``raw`` (an ini section or Kinto's settings)."""
     global_values: dict[str, object] = {}
     policy_values: dict[str, object] = {}
     resource_values: dict[tuple[str, ...], dict[str, object]] = {}
     aws_values: dict[str, str] = {}
+    gcloud_values: dict[str, str] = {}
 
     for key, value in attachment_settings(raw).items():
         name = _short_name(key)
-        if name.startswith(_NOT_AVAILABLE):
-            raise ConfigurationError(
-                f"{key}: this storage backend is not available in this version"
-            )
         if name in GLOBAL_NAMES:
             global_values[name] = value
         elif name.startswith("aws.") and name[4:] in AWS_NAMES:
             aws_values[name[4:]] = str(value).strip()
+        elif name.startswith("gcloud.") and name[7:] in GCLOUD_NAMES:
+            gcloud_values[name[7:]] = str(value).strip()
         elif name in POLICY_PARSERS:
             policy_values[name] = POLICY_PARSERS[name](key, value)
         elif name.startswith("resources."):
@@ -186,18 +204,15 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
 
     base_path = str(global_values.get("base_path", "")).strip()
     s3 = parse_s3(aws_values) if aws_values else None
-    if bool(base_path) == bool(s3):
-        problem = "not both" if base_path else "required"
-        raise ConfigurationError(
-            f"kinto.attachment.base_path or kinto.attachment.aws.bucket_name: {problem}"
-            " (a folder for local storage, or an S3 bucket)"
-        )
+    gcs = parse_gcs(gcloud_values) if gcloud_values else None
+    _check_one_backend(base_path, s3, gcs)
     serve_path = _parse_serve_path(
         "kinto.attachment.serve_path", global_values.get("serve_path", "")
     )
-    if serve_path and s3:
+    if serve_path and (s3 or gcs):
         raise ConfigurationError(
-            "kinto.attachment.serve_path: only for local storage (S3 serves its own objects)"
+            "kinto.attachment.serve_path: only for local storage"
+            " (S3 and GCS serve their own objects)"
         )
     base_url = str(global_values.get("base_url", "")).strip()
     extra_base_url = str(global_values.get("extra.base_url", base_url)).strip() or None
@@ -212,6 +227,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     return Settings(
         base_path=base_path,
         s3=s3,
+        gcs=gcs,
         base_url=base_url,
         extra_base_url=extra_base_url,
         serve_path=serve_path,

@@ -8,10 +8,14 @@ of the file itself.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..protocol.paths import RecordPath
+
+#: Fields kept as plain strings in text metadata; any other is JSON (size: int, shared: bool).
+_STRING_FIELDS = frozenset({"record", "hash"})
 
 #: How far the clocks of the hosts sharing a storage may disagree; a reference noted this
 #: long before a removal was planned still counts as newer than the plan.
@@ -64,6 +68,37 @@ class StoredFileMetadata:
                 else None
             ),
         )
+
+    def to_text(self) -> dict[str, str]:
+        """The stored form as ASCII text (an object's user metadata on S3 and GCS travels
+        as HTTP headers): strings as they are, anything else as JSON."""
+        encoded = {}
+        for name, value in self.to_dict().items():
+            if value is None:
+                continue
+            if name in _STRING_FIELDS and isinstance(value, str) and value.isascii():
+                encoded[name] = value
+            else:
+                encoded[name] = json.dumps(value)
+        return encoded
+
+    @classmethod
+    def from_text(cls, encoded: Mapping[str, str] | None) -> StoredFileMetadata | None:
+        """What :meth:`to_text` wrote; ``None`` for an object stored by anything else."""
+        if not encoded or ("record" not in encoded and "hash" not in encoded):
+            return None
+        decoded: dict[str, object] = {}
+        for name, value in encoded.items():
+            if not value:
+                continue  # a removed key, as some servers keep them (empty)
+            if name in _STRING_FIELDS:
+                decoded[name] = value
+                continue
+            try:
+                decoded[name] = json.loads(value)
+            except ValueError:
+                decoded[name] = value
+        return cls.from_dict(decoded)
 
     def referenced_since(self, moment: float) -> bool:
         """Whether a record was given the file after ``moment`` (give or take the clocks)."""

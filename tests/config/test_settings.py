@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from kinto_attachment_mw.config import ConfigurationError, S3Settings, parse_settings
@@ -97,10 +99,10 @@ def test_kinto_settings_read_alongside():
         ("extensions", "", "kinto.attachment.extensions: empty"),
         (
             "extensions",
-            "images+pdff",
-            "kinto.attachment.extensions: unknown 'pdff', neither a group (archives, audio, "
-            "data, default, documents, executables, images, scripts, text, video, any) nor a "
-            "known extension; write '.pdff' to allow files named *.pdff",
+            "images+documnts",
+            "kinto.attachment.extensions: unknown 'documnts', neither a group (archives, "
+            "audio, data, default, documents, executables, images, scripts, text, video, any) "
+            "nor a known extension; write '.documnts' to allow files named *.documnts",
         ),
         ("extensions", "imags", "kinto.attachment.extensions: unknown 'imags'"),
         ("mimetypes", ".ftl=application/x", "kinto.attachment.mimetypes"),
@@ -117,7 +119,8 @@ def test_kinto_settings_read_alongside():
         ("gzipped", "maybe", "kinto.attachment.gzipped: expected true or false"),
         ("aws.bucket_name", "files", "base_path or kinto.attachment.aws.bucket_name: not both"),
         ("aws.bucket", "files", "kinto.attachment.aws.bucket: unknown setting"),
-        ("gcloud.bucket_name", "files", "not available in this version"),
+        ("gcloud.bucket_name", "files", "base_path or kinto.attachment.gcloud.bucket_name: not"),
+        ("gcloud.bucket", "files", "kinto.attachment.gcloud.bucket: unknown setting"),
         ("resources.b.aws.acl", "public-read", "'acl' cannot be set per resource"),
     ],
 )
@@ -125,6 +128,21 @@ def test_malformed_or_unknown_setting_names_itself(key, value, fragment):
     with pytest.raises(ConfigurationError) as raised:
         parse(**{key: value})
     assert fragment in str(raised.value)
+
+
+def test_an_unknown_bare_extension_is_allowed_as_the_plugin_reads_it_with_a_warning(caplog):
+    """A plugin ini such as ``default+bin+ftl`` starts unchanged; only a group's typo stops
+    start-up (above)."""
+    with caplog.at_level(logging.WARNING, logger="kinto_attachment_mw.config.policy"):
+        policy = parse(extensions="images+pdff+ftl").policy_for("b", "c")
+    assert {"pdff", "ftl", "png"} <= policy.extensions
+    warned = [record.getMessage() for record in caplog.records]
+    assert any("'pdff' is neither a group nor a known extension" in line for line in warned)
+    assert any("write '.ftl' to allow files named *.ftl" in line for line in warned)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="kinto_attachment_mw.config.policy"):
+        parse(extensions="images+.pdff")
+    assert not caplog.records
 
 
 def test_base_path_is_required():
@@ -206,7 +224,7 @@ def test_older_plugin_endpoint_settings_are_mapped(legacy, endpoint, style):
 @pytest.mark.parametrize(
     "values,fragment",
     [
-        ({}, "base_path or kinto.attachment.aws.bucket_name: required"),
+        ({}, "aws.bucket_name or kinto.attachment.gcloud.bucket_name: required"),
         ({"acl": "private"}, "aws.bucket_name: required with any aws.* setting"),
         ({"bucket_name": "f", "access_key": "AKIA"}, "give both, or neither"),
         ({"bucket_name": "f", "secret_key": "x"}, "give both, or neither"),

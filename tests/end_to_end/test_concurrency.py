@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from ..helpers.gcs import gcs_attachment_settings
 from ..helpers.kinto_apps import files_under
 from ..helpers.postgres import kinto_postgresql_settings, write_kinto_ini
 from ..helpers.servers import HOST, free_port, start_gunicorn
@@ -26,18 +27,26 @@ CLIENTS = 20
 WORKERS = 4
 
 
-@pytest.fixture
-def server(postgres_url, tmp_path: Path):
+@pytest.fixture(params=["local", "gcs"])
+def server(request, postgres_url, tmp_path: Path):
+    """Workers on files on local disk, then in a GCS bucket; and how to list the files."""
     port = free_port()
     base_url = f"http://{HOST}:{port}/attachments/"
-    ini = write_kinto_ini(tmp_path, kinto_postgresql_settings(postgres_url), base_url)
+    storage, files = None, lambda: files_under(tmp_path / "attachments")
+    if request.param == "gcs":
+        fake_gcs = request.getfixturevalue("fake_gcs")
+        bucket = fake_gcs.new_bucket()
+        storage = gcs_attachment_settings(bucket, fake_gcs.url)
+        files = lambda: fake_gcs.keys(bucket)  # noqa: E731
+    backend = kinto_postgresql_settings(postgres_url)
+    ini = write_kinto_ini(tmp_path, backend, base_url, storage)
     args = ["kinto_attachment_mw.wsgi:application", "--workers", str(WORKERS)]
     args += ["--worker-class", "gthread", "--threads", "4"]
     env = {"KINTO_INI": str(ini)}
     gunicorn = start_gunicorn(args, tmp_path / "gunicorn.log", port=port, env=env)
     try:
         assert len(gunicorn.worker_pids()) == WORKERS
-        yield gunicorn, tmp_path / "attachments"
+        yield gunicorn, files
     finally:
         gunicorn.stop()
 
@@ -83,7 +92,7 @@ def assert_clear_answer(response, success: int) -> None:
 
 
 def test_concurrent_uploads_leave_exactly_the_referenced_files(server):
-    gunicorn, root = server
+    gunicorn, files = server
     url = gunicorn.url
     for path in ("/v1/buckets/b", COLLECTION):
         assert requests.put(url + path, json={}, auth=USER, timeout=30).status_code in (200, 201)
@@ -111,8 +120,8 @@ def test_concurrent_uploads_leave_exactly_the_referenced_files(server):
     }
     final = records["same"]["attachment"]
     assert final["hash"] in {w.json()["hash"] for w in winners}
-    assert (root / final["location"][len(prefix) :]).is_file()
-    stored = files_under(root)
+    stored = files()
+    assert final["location"][len(prefix) :] in stored
     assert stored == referenced, (
         f"{len(winners)} uploads to one record answered 200;"
         f" unreferenced files: {sorted(stored - referenced)}"

@@ -16,8 +16,8 @@ from ..helpers.servers import GUNICORN, HOST, free_port
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
-TYPO = {"kinto.attachment.extensions": "images+pdff"}
-REASON = "kinto.attachment.extensions: unknown 'pdff', neither a group"
+TYPO = {"kinto.attachment.extensions": "images+imags"}
+REASON = "kinto.attachment.extensions: unknown 'imags', neither a group"
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -83,12 +83,12 @@ def test_gunicorn_entry_point_without_the_ini(tmp_path):
 
 def test_gunicorn_paste(tmp_path):
     status, output = run(gunicorn("--paste", str(paste_ini(tmp_path))), tmp_path)
-    assert_one_line(status, output, "paste.ini: attachment.extensions: unknown 'pdff'")
+    assert_one_line(status, output, "paste.ini: attachment.extensions: unknown 'imags'")
 
 
 def test_pserve(tmp_path):
     status, output = run([str(BIN / "pserve"), str(paste_ini(tmp_path))], tmp_path)
-    assert_one_line(status, output, "paste.ini: attachment.extensions: unknown 'pdff'")
+    assert_one_line(status, output, "paste.ini: attachment.extensions: unknown 'imags'")
 
 
 def test_gc_command(tmp_path):
@@ -97,5 +97,5 @@ def test_gc_command(tmp_path):
     assert_one_line(status, output)
     assert output.splitlines()[-1] == f"kinto-attachment-mw gc: error: {ini}: " + REASON + (
         " (archives, audio, data, default, documents, executables, images, scripts, text, "
-        "video, any) nor a known extension; write '.pdff' to allow files named *.pdff"
+        "video, any) nor a known extension; write '.imags' to allow files named *.imags"
     )

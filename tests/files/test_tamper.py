@@ -12,10 +12,14 @@ import pytest
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, build_app
 
-pytestmark = pytest.mark.unit
-
 MESSAGE = "Attachment metadata cannot be modified."
 OTHER = "/v1/buckets/b/collections/review/records"
+
+
+@pytest.fixture
+def uploads(storage_app) -> Uploads:
+    """On local storage, then on GCS."""
+    return Uploads(storage_app())
 
 
 @pytest.fixture
@@ -151,8 +155,7 @@ def test_refused_removal_keeps_the_file(uploads, stored):
 
 
 def test_file_stored_by_the_plugin_can_be_copied_when_its_size_matches(uploads, stored):
-    legacy = uploads.base_path / "legacy.txt"
-    legacy.write_bytes(b"from the plugin")
+    uploads.plant_plugin_file("legacy.txt", b"from the plugin")
     attachment = {"location": "legacy.txt", "hash": "unknown", "size": 15, "filename": "l.txt"}
     uploads.app.put_json(f"{RECORDS}/p1", {"data": {"attachment": attachment}}, headers=ALICE)
     refused(
@@ -255,6 +258,7 @@ def test_bodies_kinto_would_crash_on_get_a_400(uploads, stored):
     assert uploads.record("r1")["data"]["attachment"] == stored
 
 
+@pytest.mark.unit
 def test_metadata_files_and_folders_are_not_attachments(storage_root):
     uploads = Uploads(build_app(storage_root, folder="{bucket_id}/{collection_id}"), storage_root)
     stored = uploads.upload("r1").json

@@ -12,8 +12,9 @@ import webtest
 from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.ops.gc import Listener, collect_garbage
 from kinto_attachment_mw.protocol.paths import RecordPath
-from kinto_attachment_mw.storage import StoredFileMetadata
+from kinto_attachment_mw.storage import LocalStorage, StoredFileMetadata
 
+from .gcs import opened
 from .kinto_apps import ALICE, files_under, fresh_kinto, kinto_settings
 
 HOUR = 3600.0
@@ -28,13 +29,23 @@ def shared(metadata: StoredFileMetadata) -> StoredFileMetadata:
 class Deployment:
     """Kinto with the middleware, and direct access to both storages."""
 
-    def __init__(self, root: Path, backend: dict[str, str] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        backend: dict[str, str] | None = None,
+        storage_settings: dict[str, str] | None = None,
+    ):
+        """Files under ``root``, unless ``storage_settings`` (``kinto.attachment.*``)
+        name another storage."""
         self.root = root
         settings = {**kinto_settings(root), **(backend or {})}
+        if storage_settings:
+            del settings["kinto.attachment.base_path"]
+            settings.update(storage_settings)
         self.app = webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings))
         self.middleware = self.app.app
         self.kinto_storage = self.middleware.registry.storage
-        self.storage = self.middleware.storage
+        self.storage = opened(self.middleware.storage)
 
     def collection(self, bucket: str, collection: str) -> str:
         self.app.put_json(f"/v1/buckets/{bucket}", {}, headers=ALICE, status="2*")
@@ -81,7 +92,9 @@ class Deployment:
         return report, found
 
     def files(self) -> set[str]:
-        return files_under(self.root)
+        if isinstance(self.storage, LocalStorage):
+            return files_under(self.root)
+        return {info.key for info in self.storage.scan()}
 
     def key_of(self, meta: dict) -> str:
         key = self.storage.key_for(meta["location"])

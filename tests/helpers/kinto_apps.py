@@ -14,7 +14,7 @@ import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.config import PREFIXES, S3Settings
-from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX
+from kinto_attachment_mw.storage.local import META_SUFFIX, TEMP_PREFIX, LocalStorage
 from kinto_attachment_mw.storage.s3 import S3Storage
 
 from .s3 import CREDENTIALS, REGION
@@ -124,7 +124,7 @@ def userid(app: webtest.TestApp, headers: dict[str, str]) -> str:
 class Uploads:
     """A bucket ``b`` with collection ``c`` owned by alice, and helpers to upload."""
 
-    def __init__(self, app: webtest.TestApp, base_path: Path):
+    def __init__(self, app: webtest.TestApp, base_path: Path | None = None):
         self.app = app
         self.base_path = base_path
         app.put_json("/v1/buckets/b", {}, headers=ALICE)
@@ -162,7 +162,24 @@ class Uploads:
         return self.app.get(f"{RECORDS}/{record_id}", headers=ALICE, status=status).json
 
     def files(self) -> set[str]:
-        return files_under(self.base_path)
+        """The stored files: on local disk every file, metadata checked; elsewhere as the
+        middleware's storage lists them."""
+        if self.base_path is not None:
+            return files_under(self.base_path)
+        storage = self.app.app.storage
+        if isinstance(storage, LocalStorage):
+            return files_under(Path(storage.base_path))
+        return {info.key for info in storage.scan()}
+
+    def plant_plugin_file(self, key: str, content: bytes) -> None:
+        """A file as the plugin stored it: no metadata beside it."""
+        storage = self.app.app.storage
+        if isinstance(storage, LocalStorage):
+            path = Path(storage.path_of(key))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        else:
+            storage.bucket.bucket.blob(key).upload_from_string(content)
 
     def path_of(self, location: str) -> Path:
         return self.base_path / location

@@ -54,9 +54,11 @@ def kinto_postgresql_settings(url: str) -> dict[str, str]:
     }
 
 
-def write_kinto_ini(folder: Path, backend: dict[str, str], base_url: str) -> Path:
+def write_kinto_ini(
+    folder: Path, backend: dict[str, str], base_url: str, storage: dict[str, str] | None = None
+) -> Path:
     """``folder/kinto.ini``: Kinto on ``backend``, alice may create buckets, files stored
-    under ``folder/attachments``."""
+    under ``folder/attachments`` (or where ``storage``'s ``kinto.attachment.*`` say)."""
     settings = {
         "use": "egg:kinto",
         **backend,
@@ -66,6 +68,9 @@ def write_kinto_ini(folder: Path, backend: dict[str, str], base_url: str) -> Pat
         "kinto.attachment.base_path": str(folder / "attachments"),
         "kinto.attachment.base_url": base_url,
     }
+    if storage:
+        del settings["kinto.attachment.base_path"]
+        settings.update(storage)
     ini = folder / "kinto.ini"
     ini.write_text("[app:main]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
     return ini

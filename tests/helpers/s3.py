@@ -146,11 +146,16 @@ class StallingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if self._refusing:
-                client.close()
-                continue
-            upstream = socket.create_connection((HOST, self.upstream_port))
-            self._sockets += [client, upstream]
+            with self._lock:  # close() may run meanwhile: what it missed is closed here
+                if self._closing or self._refusing:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection((HOST, self.upstream_port))
+                except OSError:
+                    client.close()
+                    continue
+                self._sockets += [client, upstream]
             for source, sink, towards_s3 in ((client, upstream, True), (upstream, client, False)):
                 threading.Thread(
                     target=self._pipe, args=(source, sink, towards_s3), daemon=True
@@ -179,12 +184,14 @@ class StallingProxy:
             pass
 
     def _close_sockets(self) -> None:
-        sockets, self._sockets = self._sockets, []
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.close()
 
     def close(self) -> None:
-        self._closing = True
+        with self._lock:
+            self._closing = True
         self._listener.close()
         self._close_sockets()

@@ -12,14 +12,29 @@ from kinto_attachment_mw.ops.gc import collect_garbage
 from kinto_attachment_mw.storage.local import LocalStorage
 
 from ..helpers.gc_deployment import HOUR, LATER, Deployment, shared
+from ..helpers.gcs import gcs_attachment_settings
 from ..helpers.kinto_apps import ALICE
 
-pytestmark = pytest.mark.unit
 
-
-@pytest.fixture
-def deployment(storage_root: Path) -> Deployment:
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.unit),
+        pytest.param("gcs", marks=pytest.mark.integration),
+    ]
+)
+def deployment(request, storage_root: Path) -> Deployment:
+    """On local storage, then on GCS."""
+    if request.param == "gcs":
+        fake_gcs = request.getfixturevalue("fake_gcs")
+        settings = gcs_attachment_settings(fake_gcs.new_bucket(), fake_gcs.url)
+        return Deployment(storage_root, storage_settings=settings)
     return Deployment(storage_root)
+
+
+#: For what only local storage can show: a file's age set by hand, temporary files.
+local_only = pytest.mark.parametrize(
+    "deployment", [pytest.param("local", marks=pytest.mark.unit)], indirect=True
+)
 
 
 def test_orphans_removed_referenced_kept_across_buckets_and_pages(deployment):
@@ -66,6 +81,7 @@ def test_grace_period_protects_recent_files(deployment):
     assert deployment.files() == set()
 
 
+@local_only
 def test_grace_period_uses_file_age(deployment):
     old = deployment.orphan("old.txt")
     young = deployment.orphan("young.txt")
@@ -78,6 +94,7 @@ def test_grace_period_uses_file_age(deployment):
     assert deployment.files() == {young}
 
 
+@local_only
 def test_dry_run_removes_nothing(deployment):
     path = deployment.collection("b", "c")
     kept = deployment.key_of(deployment.upload(path, "r1"))
@@ -108,6 +125,7 @@ def test_dangling_records_are_listed(deployment):
     assert deployment.files() == {deployment.key_of(kept)}
 
 
+@local_only
 def test_leftovers_of_unfinished_uploads_are_swept(deployment):
     """Temporary files and a metadata sidecar whose file never arrived."""
     path = deployment.collection("b", "c")
@@ -180,6 +198,7 @@ def test_tombstones_do_not_reference_files(deployment):
     assert report.records == 0
 
 
+@pytest.mark.unit
 def test_keep_old_files_protects_unreferenced_files(storage_root):
     deployment = Deployment(storage_root, {"kinto.attachment.resources.b.c.keep_old_files": "true"})
     kept = deployment.orphan("kept.txt")  # stored for a record of b/c
@@ -189,6 +208,7 @@ def test_keep_old_files_protects_unreferenced_files(storage_root):
     assert deployment.files() == {kept}
 
 
+@pytest.mark.unit
 def test_files_under_a_former_base_url_are_kept(storage_root):
     """Records keep the locations of a former ``base_url`` (http before https, another
     CDN host): gc must not take their files for orphans."""

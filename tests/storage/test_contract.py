@@ -17,6 +17,7 @@ from kinto_attachment_mw.protocol.paths import RecordPath
 from kinto_attachment_mw.storage import LocalStorage, StoredFileMetadata
 from kinto_attachment_mw.storage.local import TEMP_PREFIX
 
+from ..helpers.gcs import gcs_storage
 from ..helpers.kinto_apps import TEST_PART_SIZE, s3_storage
 
 OWNER = RecordPath("b", "c", "r")
@@ -67,15 +68,35 @@ class S3Backend:
         )
 
 
+class GCSBackend:
+    def __init__(self, fake_gcs):
+        self.client = fake_gcs.client
+        self.bucket = fake_gcs.new_bucket()
+        self.storage = gcs_storage(self.bucket, fake_gcs.url, "https://files.example.com/")
+
+    def plant_foreign_file(self, key: str, content: bytes) -> None:
+        """An object without our metadata, as the plugin stores them."""
+        self.client.bucket(self.bucket).blob(key).upload_from_string(content)
+
+    def plant_leftover(self, folder: str, age: float) -> None:
+        """A heartbeat probe whose delete failed (GCS lists no unfinished upload).
+
+        GCS stamps the object itself, so ``age`` is not honoured (see S3Backend)."""
+        self.plant_foreign_file(f"{folder}/.heartbeat-dead.txt", b"probe")
+
+
 @pytest.fixture(
     params=[
         pytest.param("local", marks=pytest.mark.unit),
         pytest.param("s3", marks=pytest.mark.integration),
+        pytest.param("gcs", marks=pytest.mark.integration),
     ]
 )
 def backend(request, tmp_path):
     if request.param == "s3":
         return S3Backend(request.getfixturevalue("moto"))
+    if request.param == "gcs":
+        return GCSBackend(request.getfixturevalue("fake_gcs"))
     return LocalBackend(tmp_path)
 
 
@@ -161,7 +182,8 @@ def test_commit_never_overwrites(backend):
 
 
 def test_abort_leaves_nothing_behind(backend):
-    """Even past the size where S3 switches to a multipart upload."""
+    """Even past the size where S3 switches to a multipart upload (GCS to a resumable
+    one)."""
     storage = backend.storage
     writer = storage.open_writer("big/file.bin", "application/octet-stream")
     for _ in range(3):

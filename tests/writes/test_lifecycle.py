@@ -14,11 +14,15 @@ from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.protocol.paths import Kind
 from kinto_attachment_mw.writes.screening import may_affect_files
 
-from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, auth, build_app, kinto_settings
-
-pytestmark = pytest.mark.unit
+from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, auth, kinto_settings
 
 BOB = auth("bob")
+
+
+@pytest.fixture
+def uploads(storage_app) -> Uploads:
+    """On local storage, then on GCS."""
+    return Uploads(storage_app())
 
 
 def test_record_delete_removes_its_file(uploads):
@@ -78,10 +82,8 @@ def test_collection_and_bucket_deletes_remove_every_file_beneath(
     assert uploads.files() == survivors
 
 
-def test_keep_old_files_per_collection_applies_to_deletes(storage_root):
-    uploads = Uploads(
-        build_app(storage_root, **{"resources.b.c.keep_old_files": "true"}), storage_root
-    )
+def test_keep_old_files_per_collection_applies_to_deletes(storage_app):
+    uploads = Uploads(storage_app(**{"resources.b.c.keep_old_files": "true"}))
     uploads.app.put_json("/v1/buckets/b/collections/d", {}, headers=ALICE)
     kept = uploads.upload("r1").json["location"]
     uploads.upload("r2", path="/v1/buckets/b/collections/d/records/r2/attachment")
@@ -107,13 +109,14 @@ def test_flush_removes_every_file(uploads):
     assert uploads.files() == set()
 
 
-def test_flush_keeps_files_that_keep_old_files_protects(storage_root):
-    uploads = Uploads(build_app(storage_root, keep_old_files="true"), storage_root)
+def test_flush_keeps_files_that_keep_old_files_protects(storage_app):
+    uploads = Uploads(storage_app(keep_old_files="true"))
     location = uploads.upload("r1").json["location"]
     uploads.app.post("/v1/__flush__", status=202)
     assert uploads.files() == {location}
 
 
+@pytest.mark.unit
 def test_flush_endpoint_off_removes_nothing(storage_root):
     settings = kinto_settings(storage_root)
     settings["kinto.includes"] = "kinto.plugins.default_bucket"
@@ -145,6 +148,7 @@ class ListingCounter:
         return self.app.registry
 
 
+@pytest.mark.unit
 def test_delete_reads_records_with_attachments_only(storage_root):
     settings = kinto_settings(storage_root)
     counter = ListingCounter(kinto.main({}, **settings))
@@ -168,6 +172,7 @@ def test_delete_reads_records_with_attachments_only(storage_root):
     assert counter.listed == 1 + 3
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("sent", "seekable"), [(30, True), (10, False)], ids=["whole", "cut"])
 def test_a_body_read_for_a_look_is_handed_on_seekable_only_when_whole(sent, seekable):
     """Marked seekable, WebOb trusts the stream and copies nothing: a body cut short must

@@ -6,7 +6,6 @@ strings as they are, anything else as JSON, decoded back to the same values.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,39 +13,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..base import StorageUnavailable
 from ..metadata import StoredFileMetadata
 
-#: Metadata fields kept as plain strings; any other is JSON (size: int, shared: bool).
-_STRING_FIELDS = frozenset({"record", "hash"})
-
 #: The errors of an S3 call that mean "S3 failed" (unreachable, time-out, refusal).
 S3_ERRORS = (BotoCoreError, ClientError)
 
 
 def encode_metadata(metadata: StoredFileMetadata) -> dict[str, str]:
-    encoded = {}
-    for name, value in metadata.to_dict().items():
-        if value is None:
-            continue
-        if name in _STRING_FIELDS and isinstance(value, str) and value.isascii():
-            encoded[name] = value
-        else:
-            encoded[name] = json.dumps(value)
-    return encoded
+    return metadata.to_text()
 
 
 def decode_metadata(encoded: Mapping[str, str]) -> StoredFileMetadata | None:
     """What :func:`encode_metadata` wrote; ``None`` for an object stored by anything else."""
-    if "record" not in encoded and "hash" not in encoded:
-        return None
-    decoded: dict[str, object] = {}
-    for name, value in encoded.items():
-        if name in _STRING_FIELDS:
-            decoded[name] = value
-            continue
-        try:
-            decoded[name] = json.loads(value)
-        except ValueError:
-            decoded[name] = value
-    return StoredFileMetadata.from_dict(decoded)
+    return StoredFileMetadata.from_text(encoded)
 
 
 def _status(error: Exception) -> int:
