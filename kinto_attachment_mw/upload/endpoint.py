@@ -80,7 +80,7 @@ class AttachmentEndpoint:
             if "permissions" in form.fields:
                 body["permissions"] = form.fields["permissions"]
             with self.locks.hold(record.uri):
-                written = self._write(environ, record, body, existing)
+                written, existing = self._write_on_latest(environ, record, body, existing)
                 if _succeeded(written) and existing:
                     self.remover.remove_dropped(
                         existing.get(ATTACHMENT_FIELD), record, keep=metadata["location"]
@@ -159,6 +159,23 @@ class AttachmentEndpoint:
         check_client_preconditions(environ, existing, allowed.response.headers.get("ETag"))
         return existing
 
+    def _write_on_latest(
+        self, environ: dict, record: RecordPath, body: dict, probed: dict | None
+    ) -> tuple[KintoResponse, dict | None]:
+        """The write, and the record it rested on. If the record changed while the body
+        streamed (a title edited during a long upload), the write rests on the record as
+        it is now, read again under the lock, and the attachment released is the one it
+        holds now. A client that sent ``If-Match`` or ``If-None-Match`` asked for the
+        version it named: its 412 stays."""
+        written = self._write(environ, record, body, probed)
+        if written.status != 412 or _precondition_given(environ):
+            return written, probed
+        allowed = self.kinto.probe_write(environ, record)
+        if allowed.status != 412:  # permission revoked, bucket gone...: Kinto says why
+            return allowed, probed
+        current = _existing_record(allowed)
+        return self._write(environ, record, body, current), current
+
     @staticmethod
     def _retry_on_conflict(write) -> KintoResponse:
         """Kinto asks to retry a write that hit a concurrent transaction (409, errno 122)."""
@@ -166,6 +183,10 @@ class AttachmentEndpoint:
         if result.status == 409 and (result.body or {}).get("errno") == Errno.CONSTRAINT_VIOLATED:
             result = write()
         return result
+
+
+def _precondition_given(environ: dict) -> bool:
+    return bool(environ.get("HTTP_IF_MATCH") or environ.get("HTTP_IF_NONE_MATCH"))
 
 
 def _succeeded(written: KintoResponse | None) -> bool:

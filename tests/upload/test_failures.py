@@ -128,8 +128,10 @@ def test_kinto_crash_on_record_update_removes_new_file(rig):
     assert rig.files() == {current["location"]}
 
 
-def test_concurrent_change_gives_412_and_keeps_the_other_write(rig):
-    current = rig.upload("r1", "current.txt", b"current").json
+def test_a_change_just_before_the_write_is_kept_and_the_upload_rests_on_it(rig):
+    """Another write lands between the probe and the upload's write: the upload is
+    written on top of it (see also ``test_edits_meanwhile``)."""
+    rig.upload("r1", "current.txt", b"current")
     app = rig.app
 
     def someone_else_writes_first(environ):
@@ -137,24 +139,23 @@ def test_concurrent_change_gives_412_and_keeps_the_other_write(rig):
         app.patch_json(f"{RECORDS}/r1", {"data": {"title": "theirs"}}, headers=auth("alice"))
 
     rig.kinto.on_write = someone_else_writes_first
-    response = rig.upload("r1", "mine.txt", b"mine", status=412)
-    assert response.json["errno"] == 114
+    mine = rig.upload("r1", "mine.txt", b"mine", status=200).json
     record = rig.record("r1")["data"]
     assert record["title"] == "theirs"
-    assert record["attachment"] == current
-    assert rig.files() == {current["location"]}
+    assert record["attachment"] == mine
+    assert rig.files() == {mine["location"]}
 
 
-def test_concurrent_creation_gives_412(rig):
+def test_a_creation_just_before_the_write_is_updated(rig):
     def someone_else_creates_first(environ):
         rig.kinto.on_write = None
         rig.app.put_json(f"{RECORDS}/r1", {"data": {"title": "theirs"}}, headers=ALICE)
 
     rig.kinto.on_write = someone_else_creates_first
-    rig.upload("r1", "mine.txt", b"mine", status=412)
-    assert rig.record("r1")["data"] == {**rig.record("r1")["data"], "title": "theirs"}
-    assert "attachment" not in rig.record("r1")["data"]
-    assert rig.files() == set()
+    mine = rig.upload("r1", "mine.txt", b"mine", status=200).json
+    assert rig.record("r1")["data"]["title"] == "theirs"
+    assert rig.record("r1")["data"]["attachment"] == mine
+    assert rig.files() == {mine["location"]}
 
 
 def test_write_conflict_is_retried_once(rig):
