@@ -54,7 +54,9 @@ class AttachmentMiddleware:
             self.settings, self.storage, kinto, self.remover, self.locks
         )
         guard = AttachmentGuard(self.storage, self.locks)
-        self.writes = KintoWrites(app, kinto, guard, self.remover, self.locks)
+        self.writes = KintoWrites(
+            app, kinto, guard, self.remover, self.locks, self.settings.max_removals_per_request
+        )
         self.batch = BatchEndpoint(app, self.writes)
         self.service = ServiceEndpoints(
             self.storage,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .gcs import GCLOUD_NAMES, GCSSettings, parse_gcs
 from .policy import POLICY_PARSERS, Policy
 from .s3 import AWS_NAMES, S3Settings, parse_s3
-from .values import ConfigurationError, parse_bool, parse_timeout
+from .values import ConfigurationError, parse_bool, parse_count, parse_timeout
 
 PREFIXES = ("kinto.attachment.", "attachment.")
 
@@ -50,6 +50,9 @@ class Settings:
     locks: LockSettings = LockSettings()
     #: Kinto keeps records in its own process memory (gc cannot see them from outside).
     kinto_in_memory: bool = True
+    #: A delete that would orphan more files than this leaves them all to gc, so that
+    #: its memory and time stay bounded however many lie beneath.
+    max_removals_per_request: int = 10_000
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
         """The most specific policy: collection, then bucket, then global."""
@@ -65,7 +68,14 @@ class Settings:
 
 #: Settings that only make sense once, for the whole server.
 GLOBAL_NAMES = frozenset(
-    {"base_path", "base_url", "extra.base_url", "serve_path", "lock_timeout_seconds"}
+    {
+        "base_path",
+        "base_url",
+        "extra.base_url",
+        "serve_path",
+        "lock_timeout_seconds",
+        "max_removals_per_request",
+    }
 )
 
 POSTGRESQL_STORAGE = "kinto.core.storage.postgresql"
@@ -237,4 +247,8 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         cors_origins=tuple(cors) or ("*",),
         locks=_parse_locks(raw, lock_timeout),
         kinto_in_memory=backend.strip() == MEMORY_STORAGE,
+        max_removals_per_request=parse_count(
+            "kinto.attachment.max_removals_per_request",
+            global_values.get("max_removals_per_request", 10_000),
+        ),
     )

@@ -22,10 +22,18 @@ def parse_bool(name: str, raw: object) -> bool:
 
 
 def parse_size(name: str, raw: object) -> int:
+    return _non_negative(name, raw, "a number of bytes")
+
+
+def parse_count(name: str, raw: object) -> int:
+    return _non_negative(name, raw, "a whole number")
+
+
+def _non_negative(name: str, raw: object, expected: str) -> int:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise ConfigurationError(f"{name}: expected a number of bytes, got {raw!r}") from None
+        raise ConfigurationError(f"{name}: expected {expected}, got {raw!r}") from None
     if value < 0:
         raise ConfigurationError(f"{name}: must not be negative, got {value}")
     return value

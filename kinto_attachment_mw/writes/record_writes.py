@@ -10,6 +10,8 @@ sub-request.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,9 +27,13 @@ from .forwarding import checked_json
 from .patches import PatchStyle, attachment_after, patch_style, touches_attachment
 from .screening import json_of
 
+logger = logging.getLogger(__name__)
+
 #: Query parameters of a plural delete that page or shape its answer, not filter it.
 _PAGING_PARAMS = frozenset({"_limit", "_token", "_sort", "_fields"})
 _HAS_ATTACHMENT = [("has_" + ATTACHMENT_FIELD, "true"), ("_fields", ATTACHMENT_FIELD)]
+#: Objects per page when listing what lies beneath a delete: memory holds one page.
+_PAGE = [("_limit", "1000")]
 
 #: For plural deletes: which id in Kinto's answer (``data: [{id, deleted}]``) says that a
 #: record's file may go.
@@ -45,6 +51,7 @@ class FilesToRemove:
     attachments: dict[RecordPath, dict] = field(default_factory=dict)
     deleted_level: str | None = None  # plural delete: only what Kinto lists as deleted
     flush: bool = False  # every file goes, once Kinto answered 202
+    left_to_gc: str | None = None  # too many beneath this URI: gc removes them, not the request
     planned_at: float = field(default_factory=time.time)
 
     def confirmed(self, status: int, body: object) -> dict[RecordPath, dict]:
@@ -72,12 +79,14 @@ class KintoWrites:
         guard: AttachmentGuard,
         remover: FileRemover,
         locks: RecordLocks,
+        max_removals: int = 10_000,
     ):
         self.app = app
         self.kinto = kinto
         self.guard = guard
         self.remover = remover
         self.locks = locks
+        self.max_removals = max_removals
 
     def __call__(self, request: Request, route: Route) -> Response:
         # Read whole before any lock: a slow client must not hold up other writers. What
@@ -116,6 +125,13 @@ class KintoWrites:
             if status == 202:
                 self.remover.remove_all()
             return
+        if to_remove.left_to_gc and 200 <= status < 300:
+            logger.warning(
+                "deleted %s: more than %d files beneath it are left to "
+                "'kinto-attachment-mw gc' (kinto.attachment.max_removals_per_request)",
+                to_remove.left_to_gc,
+                self.max_removals,
+            )
         for owner, attachment in to_remove.confirmed(status, body).items():
             if attachment.get("location") not in keep:
                 self.remover.remove_dropped(attachment, owner, planned_at=to_remove.planned_at)
@@ -151,10 +167,14 @@ class KintoWrites:
             return None
         if route.kind is Kind.RECORD:
             return self._plan_record(environ, method, route.record, style, body)
+        beneath = self._beneath(environ, route, list(query))
         try:
-            attachments = dict(self._beneath(environ, route, list(query)))
+            attachments = dict(itertools.islice(beneath, self.max_removals + 1))
         except ListingRefused:
             return None  # Kinto will most likely refuse the delete too; remove nothing
+        if len(attachments) > self.max_removals:
+            # Listing on would cost memory and time for each file: gc will find them.
+            return FilesToRemove(left_to_gc=route.uri)
         return FilesToRemove(attachments, _DELETED_LEVEL.get(route.kind))
 
     def _plan_record(
@@ -182,7 +202,7 @@ class KintoWrites:
             records = Route(Kind.RECORDS, bucket_id, collection_id)
             own_filters = filters if route.kind is Kind.RECORDS else []
             for item in self.kinto.list_all(
-                environ, records.url_path, own_filters + _HAS_ATTACHMENT
+                environ, records.url_path, own_filters + _HAS_ATTACHMENT + _PAGE
             ):
                 attachment = item.get(ATTACHMENT_FIELD)
                 if isinstance(attachment, dict) and isinstance(item.get("id"), str):
@@ -195,13 +215,13 @@ class KintoWrites:
             parent = Route(Kind.BUCKETS)
             child_kind = Kind.BUCKET
         own_filters = filters if route.kind is not Kind.BUCKET else []
-        children = [
+        children = (
             item["id"]
             for item in self.kinto.list_all(
-                environ, parent.url_path, [*own_filters, ("_fields", "id")]
+                environ, parent.url_path, [*own_filters, ("_fields", "id"), *_PAGE]
             )
             if isinstance(item.get("id"), str)
-        ]
+        )
         for child_id in children:
             child = (
                 Route(child_kind, bucket_id, child_id)
