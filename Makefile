@@ -11,7 +11,7 @@ FAKE_GCS_PORT ?= 4443
 PROD_PORT ?= 8080
 
 .PHONY: install install-test serve serve-prod moto fake-gcs test tests test-unit test-integration \
-	system-packages bench bench-gc lint format clean
+	system-packages bench bench-gc bench-deletes lint format clean
 
 # What serving and the command-line tools need.
 install: $(STAMP)
@@ -83,6 +83,10 @@ GC_RECORDS ?= 1000000
 GC_WORKDIR ?= /dev/shm
 bench-gc: install-test
 	$(PYTHON) benchmarks/gc_scale.py --records $(GC_RECORDS) --workdir $(GC_WORKDIR)
+
+# A collection delete with many attachments beneath: the middleware's listing, bounded.
+bench-deletes: install-test
+	$(PYTHON) benchmarks/large_delete.py
 
 lint: install-test
 	$(VENV)/bin/ruff check kinto_attachment_mw tests benchmarks examples

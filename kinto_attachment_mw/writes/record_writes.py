@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 #: Query parameters of a plural delete that page or shape its answer, not filter it.
 _PAGING_PARAMS = frozenset({"_limit", "_token", "_sort", "_fields"})
 _HAS_ATTACHMENT = [("has_" + ATTACHMENT_FIELD, "true"), ("_fields", ATTACHMENT_FIELD)]
-#: Objects per page when listing what lies beneath a delete: memory holds one page.
-_PAGE = [("_limit", "1000")]
 
 #: For plural deletes: which id in Kinto's answer (``data: [{id, deleted}]``) says that a
 #: record's file may go.
@@ -202,7 +200,7 @@ class KintoWrites:
             records = Route(Kind.RECORDS, bucket_id, collection_id)
             own_filters = filters if route.kind is Kind.RECORDS else []
             for item in self.kinto.list_all(
-                environ, records.url_path, own_filters + _HAS_ATTACHMENT + _PAGE
+                environ, records.url_path, own_filters + _HAS_ATTACHMENT
             ):
                 attachment = item.get(ATTACHMENT_FIELD)
                 if isinstance(attachment, dict) and isinstance(item.get("id"), str):
@@ -218,7 +216,7 @@ class KintoWrites:
         children = (
             item["id"]
             for item in self.kinto.list_all(
-                environ, parent.url_path, [*own_filters, ("_fields", "id"), *_PAGE]
+                environ, parent.url_path, [*own_filters, ("_fields", "id")]
             )
             if isinstance(item.get("id"), str)
         )

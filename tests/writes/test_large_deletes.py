@@ -71,8 +71,9 @@ def test_a_refused_delete_beyond_the_limit_leaves_everything(tmp_path, caplog):
 
 
 def test_the_listing_stops_past_the_limit(tmp_path):
-    """Memory and time follow the limit, not the collection: with 40 files and pages of
-    1000, one page is read; the request does not list every collection of a bucket."""
+    """Memory and time follow the limit, not the bucket: past the limit in its first
+    collection, the request lists no other (pages are Kinto's, at most
+    ``storage_max_fetch_size`` objects each)."""
     deployment = Deployment(tmp_path, backend=LIMIT)
     for name in ("c1", "c2", "c3"):
         collection = deployment.collection("b", name)
