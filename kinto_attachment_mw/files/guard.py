@@ -19,7 +19,13 @@ class AttachmentGuard:
         self.storage = storage
         self.locks = locks
 
-    def check(self, new: object, current: object, record: RecordPath | None) -> None:
+    def check(
+        self,
+        new: object,
+        current: object,
+        record: RecordPath | None,
+        noted: frozenset[str] = frozenset(),
+    ) -> str | None:
         """Refuse an ``attachment`` that describes no stored file; accept a copy.
 
         Unchanged location, hash and size pass (other fields are descriptive). Before Kinto
@@ -28,9 +34,13 @@ class AttachmentGuard:
         leaves it to garbage collection, and the time of the reference keeps a removal
         planned earlier (by a delete, or by gc) from taking it. The file's lock keeps a
         removal from slipping between the check and the note.
+
+        Returns the key of a file noted as shared. Keys in ``noted`` were noted so a moment
+        ago (before the record's lock, see ``KintoWrites.note_copies``): a shared mark is
+        never taken back, so they are checked again but not rewritten.
         """
         if new is None or _same_file(new, current):
-            return
+            return None
         if not isinstance(new, dict):
             raise errors.attachment_tampered()
         location = new.get("location")
@@ -47,10 +57,13 @@ class AttachmentGuard:
                 # is cheap.
                 if new.get("size") != info.size:
                     raise errors.attachment_tampered()
-                return
+                return None
             if stored.hash != new.get("hash") or stored.size != new.get("size"):
                 raise errors.attachment_tampered()
-            self.storage.note_reference(key, shared=stored.owner != record)
+            shared = stored.owner != record
+            if not (shared and key in noted):
+                self.storage.note_reference(key, shared=shared)
+            return key if shared else None
 
 
 def _same_file(new: object, current: object) -> bool:

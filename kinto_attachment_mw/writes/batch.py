@@ -42,6 +42,10 @@ class BatchEndpoint:
         ]
         steps = [step for step in steps if step is not None]
         written = {step.attached_location for step in steps if step.attached_location}
+        noted = [
+            self.writes.note_copies(step.environ, step.method, step.route, _SUB_STYLE, step.body)
+            for step in steps
+        ]
         with contextlib.ExitStack() as held:
             # The records this batch writes or deletes, locked in one order (so two
             # batches never wait on each other crosswise), as a direct write locks one.
@@ -54,9 +58,9 @@ class BatchEndpoint:
                 held.enter_context(self.writes.locks.hold(uri))
             foreseen = [
                 self.writes.foresee(
-                    step.environ, step.method, step.route, step.query, _SUB_STYLE, step.body
+                    step.environ, step.method, step.route, step.query, _SUB_STYLE, step.body, early
                 )
-                for step in steps
+                for step, early in zip(steps, noted, strict=True)
             ]
             response = request.get_response(self.app)
             answer = json_of(response) if response.status_code == 200 else None

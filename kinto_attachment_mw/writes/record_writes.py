@@ -90,6 +90,8 @@ class KintoWrites:
         # Read whole before any lock: a slow client must not hold up other writers. What
         # goes on into Kinto is what was read here.
         body = checked_json(request) if request.method != "DELETE" else None
+        style = patch_style(request.headers.get("Content-Type"))
+        noted = self.note_copies(request.environ, request.method, route, style, body)
         if route.kind is Kind.RECORD:
             # One writer of a record at a time, uploads included (see :mod:`..locks`).
             lock = self.locks.hold(self.record_lock(request.environ, route))
@@ -97,12 +99,7 @@ class KintoWrites:
             lock = contextlib.nullcontext()
         with lock:
             to_remove = self.foresee(
-                request.environ,
-                request.method,
-                route,
-                request.GET.items(),
-                patch_style(request.headers.get("Content-Type")),
-                body,
+                request.environ, request.method, route, request.GET.items(), style, body, noted
             )
             response = request.get_response(self.app)
             if to_remove is not None:
@@ -134,6 +131,26 @@ class KintoWrites:
             if attachment.get("location") not in keep:
                 self.remover.remove_dropped(attachment, owner, planned_at=to_remove.planned_at)
 
+    def note_copies(
+        self, environ: dict, method: str, route: Route, style: PatchStyle, body: object
+    ) -> frozenset[str]:
+        """Before the record's lock: check a record write that gives it another record's
+        file, and note that reference (on S3, a copy of the object onto itself: seconds
+        for large files), so that no other writer of the record waits for it. Under the
+        lock, :meth:`foresee` checks again, on the record as it is then, without the note.
+
+        Returns the keys of the files noted as shared.
+        """
+        if route.kind is not Kind.RECORD or method == "DELETE":
+            return frozenset()
+        if not touches_attachment(method, style, body):
+            return frozenset()
+        record = self.kinto.in_real_bucket(environ, route).record
+        current = self.kinto.get_record(environ, record)
+        previous = current["data"].get(ATTACHMENT_FIELD) if current else None
+        noted = self.guard.check(attachment_after(method, style, body, current), previous, record)
+        return frozenset({noted} if noted else ())
+
     def foresee(
         self,
         environ: dict,
@@ -142,11 +159,12 @@ class KintoWrites:
         query: Iterable[tuple[str, str]],
         style: PatchStyle,
         body: object,
+        noted: frozenset[str] = frozenset(),
     ) -> FilesToRemove | None:
         """Check a write against tampering and learn which files it would orphan.
 
         Raises the 400 of a forged ``attachment``; returns what to remove once Kinto
-        confirms (``None``: nothing).
+        confirms (``None``: nothing). ``noted``: see :meth:`note_copies`.
         """
         if route.kind is Kind.FLUSH:
             return FilesToRemove(flush=True)
@@ -164,7 +182,7 @@ class KintoWrites:
             self.guard.check(new, None, owner)
             return None
         if route.kind is Kind.RECORD:
-            return self._plan_record(environ, method, route.record, style, body)
+            return self._plan_record(environ, method, route.record, style, body, noted)
         beneath = self._beneath(environ, route, list(query))
         try:
             attachments = dict(itertools.islice(beneath, self.max_removals + 1))
@@ -176,13 +194,19 @@ class KintoWrites:
         return FilesToRemove(attachments, _DELETED_LEVEL.get(route.kind))
 
     def _plan_record(
-        self, environ: dict, method: str, record: RecordPath, style: PatchStyle, body: object
+        self,
+        environ: dict,
+        method: str,
+        record: RecordPath,
+        style: PatchStyle,
+        body: object,
+        noted: frozenset[str],
     ) -> FilesToRemove | None:
         current = self.kinto.get_record(environ, record)
         previous = current["data"].get(ATTACHMENT_FIELD) if current else None
         if method != "DELETE":
             new = attachment_after(method, style, body, current)
-            self.guard.check(new, previous, record)
+            self.guard.check(new, previous, record, noted)
             if _location(new) == _location(previous):
                 return None  # same file, or still none
         if not isinstance(previous, dict):
