@@ -20,6 +20,8 @@ setup(
         "webob>=1.8",
         "multipart>=1.2",
         "gunicorn>=22",
+        # What a file is, from its first bytes (magic numbers).
+        "filetype>=1.2",
     ],
     extras_require={
         "tools": TOOLS,

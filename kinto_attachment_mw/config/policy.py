@@ -63,6 +63,7 @@ class Policy:
     mimetypes: Mapping[str, str] = field(default_factory=lambda: dict(BUILTIN_MIMETYPES))
     max_size_bytes: int = 0  # 0: no limit
     gzipped: bool = False
+    check_content: bool = True  # the first bytes must not contradict the extension
 
     def allows_extension(self, extension: str) -> bool:
         return self.extensions is None or extension.lower() in self.extensions
@@ -156,6 +157,7 @@ POLICY_PARSERS = {
     "filename_pattern": _parse_filename_pattern,
     "keep_old_files": parse_bool,
     "gzipped": parse_bool,
+    "check_content": parse_bool,
     "extensions": _parse_extensions,
     "mimetypes": _parse_mimetypes,
     "max_size_bytes": parse_size,

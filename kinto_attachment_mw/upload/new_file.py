@@ -1,5 +1,5 @@
 """The new upload's file, from its first byte to its commit, or discarded on any failure:
-its checks (filename, extension), its stored name and type, its sinks, and the
+its checks (filename, extension, content), its stored name and type, its sinks, and the
 metadata the record will get."""
 
 from __future__ import annotations
@@ -11,9 +11,17 @@ from ..protocol import errors
 from ..protocol.paths import RecordPath
 from ..storage import FileWriter, Storage, StorageUnavailable
 from ..storage.metadata import StoredFileMetadata
+from .content_check import HEAD_SIZE, checked_mimetype
 from .form import FilePart
 from .naming import client_filename, extension_of, mimetype_for, stored_key
-from .sinks import GZIP_MIMETYPE, GZIP_SUFFIX, GzipSink, HashingSink, gzip_size_bound
+from .sinks import (
+    GZIP_MIMETYPE,
+    GZIP_SUFFIX,
+    GzipSink,
+    HashingSink,
+    HeldHead,
+    gzip_size_bound,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +39,12 @@ class NewFile:
         self.mimetype = ""
         self.sink: HashingSink | None = None
         self.gzip: GzipSink | None = None
+        self.head: HeldHead | None = None
         self.writer: FileWriter | None = None
         self.key: str | None = None
 
-    def open(self, part: FilePart, policy: Policy, record: RecordPath) -> HashingSink:
+    def open(self, part: FilePart, policy: Policy, record: RecordPath) -> HeldHead:
+        """Check the name; storing starts once the first bytes said what the file is."""
         self.filename = client_filename(part.filename)
         if not self.filename:
             raise errors.invalid_body("Filename is required.")
@@ -46,6 +56,19 @@ class NewFile:
         key = stored_key(
             stored_name, policy, record.bucket_id, record.collection_id, record.record_id
         )
+
+        def start(head: bytes) -> HashingSink:
+            if policy.check_content:
+                named = mimetype_for(self.filename, None, policy)
+                self.mimetype = checked_mimetype(
+                    self.filename, extension, named, self.mimetype, head
+                )
+            return self._start(key, policy)
+
+        self.head = HeldHead(start, HEAD_SIZE)
+        return self.head
+
+    def _start(self, key: str, policy: Policy) -> HashingSink:
         bound = self.size_bound
         if bound is not None and policy.gzipped:
             bound = gzip_size_bound(bound)
@@ -57,6 +80,8 @@ class NewFile:
         return self.sink
 
     def commit(self, owner: RecordPath) -> dict:
+        assert self.head is not None
+        self.head.finish()
         assert self.writer is not None and self.sink is not None
         self.sink.check_size()
         uploaded = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 from ..protocol import errors
@@ -19,6 +20,33 @@ class ByteSink(Protocol):
     """Where the bytes of an upload go next: a storage writer, a compressor, a hasher."""
 
     def write(self, chunk: bytes) -> None: ...
+
+
+class HeldHead:
+    """Holds a file's first ``size`` bytes until they say what the file is: then
+    ``start`` (given them) returns where all the bytes go. Nothing is stored before."""
+
+    def __init__(self, start: Callable[[bytes], ByteSink], size: int):
+        self._start = start
+        self._size = size
+        self._held = bytearray()
+        self._sink: ByteSink | None = None
+
+    def write(self, chunk: bytes) -> None:
+        if self._sink is not None:
+            self._sink.write(chunk)
+            return
+        self._held += chunk
+        if len(self._held) >= self._size:
+            self.finish()
+
+    def finish(self) -> None:
+        """The file ended before its head was full: start with what there is."""
+        if self._sink is None:
+            held, self._held = bytes(self._held), bytearray()
+            self._sink = self._start(held[: self._size])
+            if held:
+                self._sink.write(held)
 
 
 class HashingSink:
