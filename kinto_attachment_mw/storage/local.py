@@ -24,8 +24,11 @@ from .metadata import StoredFileMetadata
 
 logger = logging.getLogger(__name__)
 
-TEMP_PREFIX = ".upload-"
-#: Each stored file ``name`` has its metadata in ``.name.meta`` beside it.
+#: Each stored file ``name`` has its metadata in ``.name.meta`` beside it. A stored name
+#: never starts with a dot, so temporary files, which start with two, can never be taken
+#: for metadata, nor metadata for a temporary file (``.upload-report.txt.meta`` is the
+#: metadata of ``upload-report.txt``).
+TEMP_PREFIX = "..upload-"
 META_SUFFIX = ".meta"
 _MAX_FOLDER_ATTEMPTS = 100  # a folder is pruned by deletes only while empty
 

@@ -170,6 +170,30 @@ def test_sweep_removes_old_leftovers_only(backend):
     assert storage.metadata(key).owner == OWNER
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "upload-report.txt",
+        "upload-.txt",
+        "upload-0123456789abcdef0123456789abcdef",
+        "upload-0123456789abcdef0123456789abcdef.meta",
+        "report.meta",
+        "meta",
+        "x.meta.meta",
+        "upload",
+    ],
+)
+def test_the_sweep_never_takes_a_stored_files_own_metadata(backend, name):
+    """Whatever a stored file is named, what the storage keeps beside it is not a
+    leftover: the file keeps its owner, hash and size after a sweep."""
+    storage = backend.storage
+    key = store(storage, f"d/{name}")
+    assert key == f"d/{name}"
+    assert list(storage.sweep_leftovers(time.time() + 3600)) == []
+    assert storage.metadata(key).owner == OWNER
+    assert [info.key for info in storage.scan()] == [key]
+
+
 def test_commit_never_overwrites(backend):
     storage = backend.storage
     backend.plant_foreign_file("d/same.txt", b"foreign")
