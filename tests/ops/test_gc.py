@@ -99,14 +99,14 @@ def test_dry_run_removes_nothing(deployment):
     path = deployment.collection("b", "c")
     kept = deployment.key_of(deployment.upload(path, "r1"))
     orphan = deployment.orphan("lost.txt")
-    leftover = deployment.root / ".upload-0123456789abcdef"
+    leftover = deployment.root / "..upload-0123456789abcdef"
     leftover.write_bytes(b"partial")
     before = deployment.files()
 
     report, found = deployment.gc(dry_run=True)
 
     assert found["orphans"] == [orphan]
-    assert found["leftovers"] == [".upload-0123456789abcdef"]
+    assert found["leftovers"] == ["..upload-0123456789abcdef"]
     assert (report.orphans, report.removed, report.leftovers) == (1, 0, 1)
     assert deployment.files() == before == {kept, orphan, leftover.name}
 
@@ -132,12 +132,12 @@ def test_leftovers_of_unfinished_uploads_are_swept(deployment):
     kept = deployment.key_of(deployment.upload(path, "r1"))
     folder = deployment.root / "sub"
     folder.mkdir()
-    (folder / ".upload-feedface").write_bytes(b"half a file")
+    (folder / "..upload-feedface").write_bytes(b"half a file")
     (folder / ".never.txt.meta").write_text("{}")
 
     report, found = deployment.gc()
 
-    assert sorted(found["leftovers"]) == ["sub/.never.txt.meta", "sub/.upload-feedface"]
+    assert sorted(found["leftovers"]) == ["sub/..upload-feedface", "sub/.never.txt.meta"]
     assert report.leftover_bytes == len(b"half a file") + 2
     assert deployment.files() == {kept}
     assert not folder.exists()

@@ -77,7 +77,7 @@ def test_gc_on_postgresql(deployment):
     for name in (lost, f".{lost}.meta"):  # the file vanished, as storage.delete does it
         (root / name).unlink()
     young = store_for_no_record(app, "young")
-    leftover = root / ".upload-deadbeef"
+    leftover = root / "..upload-deadbeef"
     leftover.write_bytes(b"partial")
     for path in root.rglob("*"):
         if path.name != young:
@@ -89,7 +89,7 @@ def test_gc_on_postgresql(deployment):
     assert f"orphan: {dropped} (7 bytes)" in dry.stdout
     assert young not in dry.stdout
     assert f"dangling: /buckets/b/collections/c/records/lost -> {BASE_URL}{lost}" in dry.stdout
-    assert "leftover: .upload-deadbeef (7 bytes)" in dry.stdout
+    assert "leftover: ..upload-deadbeef (7 bytes)" in dry.stdout
     assert "Records with an attachment: 4 " in dry.stdout  # r0, r1, r2, lost
     assert "Dry run: would remove 2 files." in dry.stdout
     assert files_under(root) == everything

@@ -34,7 +34,7 @@ def test_written_file_is_invisible_until_commit(storage):
     writer = storage.open_writer("a/b.txt", "text/plain")
     writer.write(b"half")
     assert not storage.exists("a/b.txt")
-    assert all(name.startswith(".upload-") for name in os.listdir(storage.path_of("a")))
+    assert all(name.startswith("..upload-") for name in os.listdir(storage.path_of("a")))
     key = writer.commit(StoredFileMetadata(RecordPath("b", "c", "r"), hash="h", size=4))
     assert key == "a/b.txt"
     assert storage.exists(key)
