@@ -12,6 +12,7 @@ from webob import Request
 from webob.request import detect_charset
 
 from ..protocol import errors
+from ..protocol.json_depth import check_depth, too_deep
 from .patches import PatchStyle, patch_style
 
 #: The charsets a JSON body may declare (RFC 8259: JSON is Unicode), by normalized name.
@@ -88,9 +89,10 @@ def checked_json(request: Request) -> object:
     try:
         parsed = json.loads(text)
     except RecursionError:
-        raise errors.invalid_body("The JSON body is nested too deeply.") from None
+        raise too_deep() from None
     except ValueError:
         parsed = _NotJSON(text)
+    check_depth(parsed)
     forward_json(request, parsed)
     return None if isinstance(parsed, _NotJSON) else parsed
 
