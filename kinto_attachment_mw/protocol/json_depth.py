@@ -2,12 +2,11 @@
 
 Kinto copies and walks records recursively: deep enough, a record makes it fail with a
 500 (about 500 levels on its memory backend, fewer under a server's deeper stacks). The
-middleware refuses such bodies itself, before Kinto sees them, with a 400 that says why.
+middleware refuses such bodies itself, before Kinto sees them, with a 400 that says why
+(each caller in its own envelope: a form field's errno is not a body's).
 """
 
 from __future__ import annotations
-
-from . import errors
 
 #: Far beyond any record's shape, far below where Python or Kinto give up.
 MAX_DEPTH = 100
@@ -30,12 +29,9 @@ def depth_of(value: object) -> int:
     return deepest
 
 
-def check_depth(value: object, what: str = "The JSON body") -> None:
-    if depth_of(value) > MAX_DEPTH:
-        raise too_deep(what)
+def too_deep(value: object) -> bool:
+    return depth_of(value) > MAX_DEPTH
 
 
-def too_deep(what: str = "The JSON body") -> errors.AttachmentError:
-    return errors.invalid_body(
-        f"{what} is nested too deeply (more than {MAX_DEPTH} levels): flatten it."
-    )
+def too_deep_message(what: str) -> str:
+    return f"{what} is nested too deeply (more than {MAX_DEPTH} levels): flatten it."

@@ -17,7 +17,7 @@ import multipart as multipart_lib
 
 from ..protocol import errors
 from ..protocol.errors import Errno
-from ..protocol.json_depth import check_depth, too_deep
+from ..protocol.json_depth import too_deep, too_deep_message
 from ..protocol.paths import ATTACHMENT_FIELD
 from .body import TruncatedBody
 from .sinks import ByteSink
@@ -149,12 +149,14 @@ def _json_object(name: str, value: bytearray) -> dict:
             value.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
         )
     except RecursionError:
-        raise too_deep(f"The {name!r} field") from None
+        parsed = None  # deeper than Python reads: deeper than allowed too
     except ValueError as error:  # UnicodeDecodeError is a ValueError
         raise errors.bad_request(
             Errno.INVALID_POSTED_DATA, f"body: {name} is not valid JSON ({error})"
         ) from None
-    check_depth(parsed, f"The {name!r} field")
+    if parsed is None or too_deep(parsed):
+        message = too_deep_message(f"The {name!r} field")
+        raise errors.bad_request(Errno.INVALID_POSTED_DATA, f"body: {message}")
     if not isinstance(parsed, dict):
         raise errors.bad_request(Errno.INVALID_POSTED_DATA, f"body: {name} is not a JSON object")
     return parsed

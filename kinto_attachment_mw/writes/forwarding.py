@@ -12,7 +12,7 @@ from webob import Request
 from webob.request import detect_charset
 
 from ..protocol import errors
-from ..protocol.json_depth import check_depth, too_deep
+from ..protocol.json_depth import too_deep, too_deep_message
 from .patches import PatchStyle, patch_style
 
 #: The charsets a JSON body may declare (RFC 8259: JSON is Unicode), by normalized name.
@@ -88,11 +88,12 @@ def checked_json(request: Request) -> object:
         raise errors.invalid_body(f"The body is not valid {charset}: send UTF-8 JSON.") from None
     try:
         parsed = json.loads(text)
-    except RecursionError:
-        raise too_deep() from None
+    except RecursionError:  # deeper than Python reads: deeper than allowed too
+        raise errors.invalid_body(too_deep_message("The JSON body")) from None
     except ValueError:
         parsed = _NotJSON(text)
-    check_depth(parsed)
+    if too_deep(parsed):
+        raise errors.invalid_body(too_deep_message("The JSON body"))
     forward_json(request, parsed)
     return None if isinstance(parsed, _NotJSON) else parsed
 

@@ -35,7 +35,7 @@ def test_a_deep_form_field_is_a_400_and_stores_nothing(uploads, field, levels):
         headers=ALICE,
         status=400,
     ).json
-    assert body["code"] == 400 and body["errno"] == 107
+    assert body["code"] == 400 and body["errno"] == 109
     assert (
         f"The '{field}' field is nested too deeply (more than {MAX_DEPTH} levels)"
         in (body["message"])
