@@ -14,6 +14,7 @@ from webob import Request
 from webob.exc import HTTPMovedPermanently
 from webob.static import DirectoryApp
 
+from kinto_attachment_mw.protocol.paths import wsgi_path
 from kinto_attachment_mw.wsgi import application as kinto
 
 PREFIX = "demo"
@@ -22,12 +23,17 @@ demo_files = DirectoryApp(str(Path(__file__).resolve().parent / "demo"), index_p
 
 def application(environ, start_response):
     """``/demo/...`` from ``examples/demo/``, everything else to Kinto."""
-    request = Request(environ)
-    if request.path_info == f"/{PREFIX}":
-        return HTTPMovedPermanently(location=f"{request.script_name}/{PREFIX}/")(
-            environ, start_response
-        )
-    if request.path_info.startswith(f"/{PREFIX}/"):
-        request.path_info_pop()
-        return demo_files(request.environ, start_response)
+    # WebOb's ``path_info`` raises on bytes that are not UTF-8: Kinto answers such a
+    # path (400 in its envelope), and the demo's paths are read decoded.
+    path = wsgi_path(environ)
+    if path is None:
+        return kinto(environ, start_response)
+    if path == f"/{PREFIX}":
+        location = f"{Request(environ).script_name}/{PREFIX}/"
+        return HTTPMovedPermanently(location=location)(environ, start_response)
+    if path.startswith(f"/{PREFIX}/"):
+        environ = dict(environ)
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + f"/{PREFIX}"
+        environ["PATH_INFO"] = environ["PATH_INFO"][len(PREFIX) + 1 :]
+        return demo_files(environ, start_response)
     return kinto(environ, start_response)

@@ -136,7 +136,9 @@ class AttachmentMiddleware:
             response = errors.storage_unavailable().response()
         except Exception:
             # Last resort: a bug must still answer in Kinto's envelope, never a server's page.
-            logger.exception("Unexpected error on %s %s", request.method, request.path_info)
+            logger.exception(
+                "Unexpected error on %s %r", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+            )
             response = errors.internal_error().response()
         else:
             add_cors = own

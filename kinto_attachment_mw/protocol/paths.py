@@ -143,3 +143,14 @@ def route_of(path: str) -> Route | None:
     else:
         kind = Kind.BUCKETS
     return Route(kind, bucket, collection, record)
+
+
+def wsgi_path(environ: dict) -> str | None:
+    """The request's path, decoded as UTF-8 (``None`` when its bytes are not UTF-8).
+
+    WSGI hands the path as latin-1 text; WebOb's ``path_info`` raises on bytes that are
+    not UTF-8 (``/attachments/%ff.txt``), so the middleware reads it here instead."""
+    try:
+        return environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None

@@ -10,9 +10,11 @@ from webob import Request, Response
 
 from ..config import Policy
 from ..protocol import errors
+from ..protocol.paths import wsgi_path
 from ..storage.base import is_hidden
 from ..storage.local import LocalStorage, UnsafePath
 from ..upload.naming import mimetype_for
+from .ranges import Unsatisfiable, byte_range
 
 _BLOCK = 256 * 1024
 
@@ -26,7 +28,10 @@ class FileServer:
     def __call__(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed("GET, HEAD")
-        key = request.path_info[len(self.prefix) :]
+        key = wsgi_path(request.environ)
+        if key is None or not key.startswith(self.prefix):
+            raise errors.not_found()  # not UTF-8: no stored name is spelled so
+        key = key[len(self.prefix) :]
         if is_hidden(key):
             raise errors.not_found()  # temporary files, metadata sidecars
         try:
@@ -67,25 +72,26 @@ class FileServer:
             del response.content_type
             return response
         start, stop = 0, size
-        wanted = request.range if _range_applies(request, response) else None
-        if wanted is not None:
-            bounds = wanted.range_for_length(size)
-            if bounds is None:
+        if _range_applies(request, response):
+            try:
+                wanted = byte_range(request.headers["Range"], size)
+            except Unsatisfiable:
                 response.status = 416
                 response.headers["Content-Range"] = f"bytes */{size}"
                 response.content_length = 0
                 return response
-            start, stop = bounds
-            response.status = 206
-            response.content_range = (start, stop, size)
-        response.content_length = stop - start
+            if wanted is not None:
+                start, stop = wanted
+                response.status = 206
+                response.content_range = (start, stop, size)
         if request.method == "GET":
             response.app_iter = _FileRange(handle, start, stop)
+        response.content_length = stop - start  # after app_iter, which drops it
         return response
 
 
 def _not_modified(request: Request, response: Response) -> bool:
-    if request.if_none_match:
+    if "If-None-Match" in request.headers:  # ``*`` too: WebOb's AnyETag is falsy
         return response.etag in request.if_none_match
     since = request.if_modified_since
     return since is not None and response.last_modified <= since
@@ -93,7 +99,7 @@ def _not_modified(request: Request, response: Response) -> bool:
 
 def _range_applies(request: Request, response: Response) -> bool:
     """A Range is honoured unless If-Range names another version of the file."""
-    if request.range is None:
+    if "Range" not in request.headers:
         return False
     if_range = request.headers.get("If-Range")
     return not if_range or if_range.strip('"') == response.etag

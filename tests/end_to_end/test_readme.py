@@ -160,6 +160,17 @@ def test_demo_page_follows_the_port(server):
     assert "8888" not in requests.get(f"{server.url}/demo/demo.js", timeout=30).text
 
 
+@pytest.mark.parametrize(
+    "path,status",
+    [("/demo/%ff", 400), ("/attachments/%ff.txt", 404), ("/v1/buckets/%ff", 400)],
+)
+def test_a_path_that_is_not_utf8_gets_a_json_error(server, path, status):
+    """Not a server's 500 page: the demo wrapper, the file server and Kinto all answer."""
+    response = requests.get(f"{server.url}{path}", timeout=30)
+    assert response.status_code == status
+    assert response.json()["code"] == status
+
+
 def test_request_summaries_say_what_was_asked(server):
     requests.get(f"{server.url}/v1/", timeout=30)
     summaries = [line for line in server.log().splitlines() if "[request.summary]" in line]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 
 from ..helpers.kinto_apps import ALICE, Uploads, build_app
@@ -133,3 +136,80 @@ def test_file_removed_while_being_served_is_still_sent_whole(served, storage_roo
         body_iter.close()
     assert status.startswith("200")
     served.app.get(path_of(meta["location"]), status=404)
+
+
+def raw_get(app, path: str, **headers: str) -> tuple[str, dict, bytes]:
+    """The middleware's own WSGI answer, headers as it sends them (webtest would fill in
+    a missing Content-Length)."""
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()},
+    }
+    answered = {}
+
+    def start_response(status, headers, exc_info=None):
+        answered.update(status=status, headers=dict(headers))
+
+    body_iter = app.app(environ, start_response)
+    try:
+        body = b"".join(body_iter)
+    finally:
+        getattr(body_iter, "close", lambda: None)()
+    return answered["status"], answered["headers"], body
+
+
+def test_get_sends_its_content_length(served):
+    meta = served.upload("r1", "a.txt", b"abcdefghij").json
+    status, headers, body = raw_get(served.app, path_of(meta["location"]))
+    assert (status, headers["Content-Length"], body) == ("200 OK", "10", b"abcdefghij")
+    status, headers, body = raw_get(served.app, path_of(meta["location"]), Range="bytes=2-5")
+    assert (status, headers["Content-Length"], body) == ("206 Partial Content", "4", b"cdef")
+
+
+@pytest.mark.parametrize("path", ["/attachments/%ff.txt", "/attachments/a/\xff\xfe.txt"])
+def test_a_path_that_is_not_utf8_is_a_404_in_kintos_envelope(served, path):
+    wsgi_path = path.replace("%ff", "\xff")  # as the server decodes it: latin-1 text
+    status, headers, body = raw_get(served.app, wsgi_path)
+    assert status.startswith("404")
+    assert headers["Content-Type"].startswith("application/json")
+    assert b'"errno": 111' in body
+
+
+@pytest.mark.parametrize(
+    "header,status,content_range,body",
+    [
+        ("bytes=-0", 416, "bytes */10", b""),
+        ("bytes=10-", 416, "bytes */10", b""),
+        ("bytes=20-30", 416, "bytes */10", b""),
+        ("bytes=-3", 206, "bytes 7-9/10", b"hij"),
+        ("bytes=-30", 206, "bytes 0-9/10", b"abcdefghij"),
+        ("bytes=8-", 206, "bytes 8-9/10", b"ij"),
+        ("bytes=8-100", 206, "bytes 8-9/10", b"ij"),
+        ("bytes=0-0", 206, "bytes 0-0/10", b"a"),
+        ("bytes=0-1,4-5", 200, None, b"abcdefghij"),  # several: the whole file
+        ("bytes=5-2", 200, None, b"abcdefghij"),  # invalid: ignored
+        ("lines=1-2", 200, None, b"abcdefghij"),  # another unit: ignored
+    ],
+)
+def test_ranges_as_rfc_9110_reads_them(served, header, status, content_range, body):
+    meta = served.upload("r1", "a.txt", b"abcdefghij").json
+    response = served.app.get(path_of(meta["location"]), headers={"Range": header}, status=status)
+    assert response.headers.get("Content-Range") == content_range
+    assert response.body == body
+
+
+def test_if_none_match_star_is_a_304_for_an_existing_file(served):
+    meta = served.upload("r1", "a.txt", b"abc").json
+    served.app.get(path_of(meta["location"]), headers={"If-None-Match": "*"}, status=304)
+    served.app.head(path_of(meta["location"]), headers={"If-None-Match": "*"}, status=304)
+    served.app.get(path_of(meta["location"]), headers={"If-None-Match": '"other"'}, status=200)
+    served.app.get("/attachments/missing.txt", headers={"If-None-Match": "*"}, status=404)
