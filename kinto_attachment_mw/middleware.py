@@ -14,7 +14,7 @@ from .files.guard import AttachmentGuard
 from .files.remover import FileRemover
 from .locks import RecordLocks, locks_from_settings
 from .protocol import cors, errors
-from .protocol.client import INTERNAL_MARKER, KintoClient
+from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
 from .protocol.paths import Kind, RecordPath, Route, route_of
 from .serving.file_server import FileServer
 from .serving.service_endpoints import ServiceEndpoints
@@ -23,6 +23,7 @@ from .upload.endpoint import AttachmentEndpoint
 from .writes.batch import BatchEndpoint
 from .writes.record_writes import KintoWrites
 from .writes.screening import handles, may_affect_files
+from .writes.verdict_first import refusal_before_reading
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class AttachmentMiddleware:
         self.settings = settings if isinstance(settings, Settings) else parse_settings(settings)
         self.storage = storage or storage_from_settings(self.settings)
         self.locks = locks or locks_from_settings(self.settings.locks)
-        kinto = KintoClient(app)
+        self.kinto = kinto = KintoClient(app)
         self.remover = FileRemover(self.storage, self.locks, self.settings)
         self.endpoint = AttachmentEndpoint(
             self.settings, self.storage, kinto, self.remover, self.locks
@@ -97,7 +98,12 @@ class AttachmentMiddleware:
             return self.app(environ, start_response)
         if route.kind is Kind.ATTACHMENT:
             return self._respond(environ, start_response, self._attachment, route.record)
-        if handles(method, route.kind) and may_affect_files(environ, method, route.kind):
+        if not handles(method, route.kind):
+            return self.app(environ, start_response)
+        refusal = refusal_before_reading(self.kinto, environ, method, route)
+        if refusal is not None:
+            return self._respond(environ, start_response, _relay, refusal)
+        if may_affect_files(environ, method, route.kind):
             # Kinto's own answer goes back as it is, CORS headers included.
             return self._respond(environ, start_response, self._kinto_write, route, own=False)
         return self.app(environ, start_response)
@@ -145,3 +151,7 @@ class AttachmentMiddleware:
         if add_cors:
             cors.add_cors_headers(request, response, self.settings.cors_origins)
         return response(environ, start_response)
+
+
+def _relay(request: Request, answer: KintoResponse):
+    raise errors.KintoAnswer(answer.response)
