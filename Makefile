@@ -30,13 +30,15 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 # Kinto with attachments on http://$(HOST):$(PORT)/; every URL it hands out (record
-# locations, the capability's base_url, the demo page) follows HOST and PORT.
+# locations, the capability's base_url, the demo page) follows HOST and PORT. One process
+# (Kinto's memory backend lives in it), eight threads: a slow client holds one of them.
 serve: install
 	mkdir -p attachments
 	KINTO_INI=examples/kinto.ini \
 	KINTO_ATTACHMENT_BASE_URL=http://$(PUBLIC_HOST):$(PORT)/attachments/ \
 	$(VENV)/bin/gunicorn --pythonpath examples serve:application \
-		--bind $(HOST):$(PORT) --no-control-socket --workers 1 --timeout 300
+		--bind $(HOST):$(PORT) --no-control-socket --workers 1 \
+		--worker-class gthread --threads 8 --timeout 300
 
 # examples/production on one machine: PostgreSQL, moto as S3, gunicorn (4 workers), nginx
 # on http://127.0.0.1:$(PROD_PORT)/ (see README.rst, "Deploying"). Debian's postgresql and

@@ -16,6 +16,7 @@ from .locks import RecordLocks, locks_from_settings
 from .protocol import cors, errors
 from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
 from .protocol.paths import Kind, RecordPath, Route, route_of
+from .protocol.slow_clients import limit_idle_reads
 from .serving.file_server import FileServer
 from .serving.service_endpoints import ServiceEndpoints
 from .storage import LocalStorage, Storage, StorageUnavailable, storage_from_settings
@@ -97,13 +98,20 @@ class AttachmentMiddleware:
         if route is None:
             return self.app(environ, start_response)
         if route.kind is Kind.ATTACHMENT:
+            limit_idle_reads(environ, self.settings.body_timeout_seconds)
             return self._respond(environ, start_response, self._attachment, route.record)
         if not handles(method, route.kind):
             return self.app(environ, start_response)
         refusal = refusal_before_reading(self.kinto, environ, method, route)
         if refusal is not None:
             return self._respond(environ, start_response, _relay, refusal)
-        if may_affect_files(environ, method, route.kind):
+        limit_idle_reads(environ, self.settings.body_timeout_seconds)
+        try:
+            affects_files = may_affect_files(environ, method, route.kind)
+        except TimeoutError:
+            timed_out = errors.body_timed_out(self.settings.body_timeout_seconds)
+            return self._respond(environ, start_response, _raise, timed_out)
+        if affects_files:
             # Kinto's own answer goes back as it is, CORS headers included.
             return self._respond(environ, start_response, self._kinto_write, route, own=False)
         return self.app(environ, start_response)
@@ -140,6 +148,8 @@ class AttachmentMiddleware:
         except StorageUnavailable as error:
             logger.error("Attachment storage failed: %s", error)
             response = errors.storage_unavailable().response()
+        except TimeoutError:  # the client stopped sending a body the middleware reads
+            response = errors.body_timed_out(self.settings.body_timeout_seconds).response()
         except Exception:
             # Last resort: a bug must still answer in Kinto's envelope, never a server's page.
             logger.exception(
@@ -155,3 +165,7 @@ class AttachmentMiddleware:
 
 def _relay(request: Request, answer: KintoResponse):
     raise errors.KintoAnswer(answer.response)
+
+
+def _raise(request: Request, error: errors.AttachmentError):
+    raise error

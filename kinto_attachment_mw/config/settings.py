@@ -53,6 +53,8 @@ class Settings:
     #: A delete that would orphan more files than this leaves them all to gc, so that
     #: its memory and time stay bounded however many lie beneath.
     max_removals_per_request: int = 10_000
+    #: Longest wait for the next byte of a body the middleware reads (a stalled client).
+    body_timeout_seconds: float = 60.0
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
         """The most specific policy: collection, then bucket, then global."""
@@ -75,6 +77,7 @@ GLOBAL_NAMES = frozenset(
         "serve_path",
         "lock_timeout_seconds",
         "max_removals_per_request",
+        "body_timeout_seconds",
     }
 )
 
@@ -247,6 +250,10 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         cors_origins=tuple(cors) or ("*",),
         locks=_parse_locks(raw, lock_timeout),
         kinto_in_memory=backend.strip() == MEMORY_STORAGE,
+        body_timeout_seconds=parse_timeout(
+            "kinto.attachment.body_timeout_seconds",
+            global_values.get("body_timeout_seconds", 60),
+        ),
         max_removals_per_request=parse_count(
             "kinto.attachment.max_removals_per_request",
             global_values.get("max_removals_per_request", 10_000),

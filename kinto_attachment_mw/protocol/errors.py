@@ -136,6 +136,16 @@ class KintoAnswer(Exception):
         self.response = response
 
 
+def body_timed_out(seconds: float) -> AttachmentError:
+    """The client stopped sending its body: what it sent is dropped."""
+    return AttachmentError(
+        408,
+        Errno.UNDEFINED,
+        f"No byte of the request body arrived for {seconds:g} seconds: send it again.",
+        error="Request Timeout",
+    )
+
+
 def storage_unavailable() -> AttachmentError:
     return AttachmentError(
         503,

@@ -34,11 +34,17 @@ def declared_length(environ: dict) -> int | None:
     )
 
 
-def iter_body(environ: dict, length: int | None, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+def iter_body(
+    environ: dict,
+    length: int | None,
+    chunk_size: int = CHUNK_SIZE,
+    idle_seconds: float = 60.0,
+) -> Iterator[bytes]:
     """Yield the body in chunks of at most ``chunk_size``, never past ``length``.
 
     Raises :class:`TruncatedBody` when the stream ends before ``length`` bytes, or when the
-    server reports the client went away.
+    server reports the client went away; 408 when no byte came for ``idle_seconds`` (see
+    :mod:`..protocol.slow_clients`).
     """
     stream = environ["wsgi.input"]
     remaining = length
@@ -46,6 +52,8 @@ def iter_body(environ: dict, length: int | None, chunk_size: int = CHUNK_SIZE) -
         size = chunk_size if remaining is None else min(chunk_size, remaining)
         try:
             chunk = stream.read(size)
+        except TimeoutError:
+            raise errors.body_timed_out(idle_seconds) from None
         except Exception as error:  # noqa: BLE001 - servers raise their own types here
             # A dropped connection is an OSError; gunicorn's broken chunked framing is a
             # ParseException of its own. For the client both are a body that did not arrive.

@@ -71,7 +71,12 @@ class AttachmentEndpoint:
         written: KintoResponse | None = None
         try:
             form = parse_form(
-                iter_body(environ, length, self.storage.upload_read_size),
+                iter_body(
+                    environ,
+                    length,
+                    self.storage.upload_read_size,
+                    self.settings.body_timeout_seconds,
+                ),
                 boundary,
                 lambda part: stored.open(part, policy, record),
             )

@@ -31,17 +31,24 @@ class MakeServe(GunicornServer):
         super().stop()
 
 
-def start_make_serve(folder: Path, port: int | None = None) -> MakeServe:
-    """``make serve PORT=port`` with its files under ``folder/attachments``."""
+def start_make_serve(
+    folder: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> MakeServe:
+    """``make serve PORT=port`` with its files under ``folder/attachments`` (``env``:
+    more of Kinto's environment overrides of the ini)."""
     port = port or free_port()
     storage = folder / "attachments"
     storage.mkdir(parents=True, exist_ok=True)
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("MAKE") and name != "MFLAGS"  # not the enclosing make's
-    }
+    overrides, env = (
+        env,
+        {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("MAKE") and name != "MFLAGS"  # not the enclosing make's
+        },
+    )
     env["KINTO_ATTACHMENT_BASE_PATH"] = str(storage)
+    env.update(overrides or {})
     log_path = folder / "make-serve.log"
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
