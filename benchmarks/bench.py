@@ -3,11 +3,12 @@
 Runs ``upload.py``'s comparison (the middleware on local disk and on S3, the
 ``kinto-attachment`` plugin, the ceiling; 1 MiB to 2 GiB, random and text-like files) and
 ``passthrough.py``'s (GET and PATCH of a small record, bare Kinto against Kinto wrapped,
-sequential and with 8 clients), prints both tables and the targets, and writes everything
+sequential and with 8 clients) and ``refused_bodies.py``'s (the memory an anonymous
+100 MiB record write costs), prints the tables and the targets, and writes everything
 to benchmarks/results/bench.json. The tables are reStructuredText, as README.rst shows them.
 
 Usage: ``.venv/bin/python benchmarks/bench.py [upload.py's options] [--rounds N]
-[--requests N] [--no-passthrough]``. About 20 minutes on 2 cores with the defaults.
+[--requests N] [--no-passthrough] [--no-refused]``. About 20 minutes on 2 cores with the defaults.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import passthrough
+from refused_bodies import print_refused_bodies, run_refused_bodies
 from report import (
     machine_info,
     passthrough_targets,
@@ -40,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=passthrough.DEFAULT_ROUNDS)
     parser.add_argument("--requests", type=int, default=passthrough.DEFAULT_REQUESTS)
     parser.add_argument("--no-passthrough", action="store_true")
+    parser.add_argument("--no-refused", action="store_true")
     args = parser.parse_args(argv)
     if min(args.repeat, args.rounds, args.requests) < 1:
         parser.error("--repeat, --rounds and --requests must be at least 1")
@@ -54,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     through = None
+    refused: list[dict] = []
     try:
         uploads = run_uploads(args, workdir / "uploads")
+        if not args.no_refused:
+            refused = run_refused_bodies(workdir / "refused")
         if not args.no_passthrough:
             (workdir / "passthrough").mkdir()
             through = passthrough.run_passthrough(
@@ -76,6 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     if through:
         print_passthrough(through)
         targets += passthrough_targets(through)
+    if refused:
+        print_refused_bodies(refused)
+        targets += [
+            {
+                "target": f"refused {row['request']}: server growth < 16 MiB",
+                "measured": f"+{row['grew_mib']} MiB",
+                "met": row["grew_mib"] < 16,
+            }
+            for row in refused
+            if row["server"] == "wrapped"
+        ]
     print_targets(targets)
     print(f"Total time: {seconds / 60:.1f} min")
     write_json(
@@ -85,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "make bench",
             "uploads": [result.summary() for result in uploads],
             "passthrough": through,
+            "refused_bodies": refused,
             "targets": targets,
             "total_seconds": round(seconds, 1),
         },
