@@ -18,7 +18,16 @@ from importlib.metadata import version
 from client import MIB
 from procstat import CLOCK_TICKS_PER_S, SAMPLE_INTERVAL_S
 from results import CaseResult, Run
-from servers import BENCHMARKS_DIR, CEILING, MIDDLEWARE, MIDDLEWARE_S3, PLUGIN, BenchmarkError
+from servers import (
+    BENCHMARKS_DIR,
+    CEILING,
+    MIDDLEWARE,
+    MIDDLEWARE_GCS,
+    MIDDLEWARE_S3,
+    PLUGIN,
+    PLUGIN_GCS,
+    BenchmarkError,
+)
 
 RESULTS_DIR = BENCHMARKS_DIR / "results"
 #: The targets, read off the table (never asserted by tests).
@@ -32,7 +41,14 @@ MIN_RELIABLE_SAMPLES = 5
 #: Fewer CPU clock ticks than this per upload, and CPU per GiB is coarse (said so too).
 MIN_RELIABLE_TICKS = 50
 
-SHORT = {MIDDLEWARE: "mw", MIDDLEWARE_S3: "mw+S3", PLUGIN: "plugin", CEILING: "ceiling"}
+SHORT = {
+    MIDDLEWARE: "mw",
+    MIDDLEWARE_S3: "mw+S3",
+    PLUGIN: "plugin",
+    CEILING: "ceiling",
+    MIDDLEWARE_GCS: "mw+GCS",
+    PLUGIN_GCS: "plugin+GCS",
+}
 
 
 def machine_info() -> dict:
@@ -108,7 +124,7 @@ def upload_table(results: list[CaseResult]) -> str:
     servers = [name for name in SHORT if name in results[0].servers]
     header = ["MiB", "content"]
     header += [f"{SHORT[name]} MiB/s" for name in servers]
-    header += ["mw/ceiling", "mw/plugin", "mw+S3/ceiling", "plugin/ceiling"]
+    header += ["mw/ceiling", "mw/plugin", "mw+S3/ceiling", "plugin/ceiling", "mw+GCS/plugin+GCS"]
     header += [f"{SHORT[name]} +MiB" for name in servers if name != CEILING]
     rows = []
     for result in results:
@@ -119,6 +135,7 @@ def upload_table(results: list[CaseResult]) -> str:
             _ratio(result, MIDDLEWARE, PLUGIN),
             _ratio(result, MIDDLEWARE_S3, CEILING),
             _ratio(result, PLUGIN, CEILING),
+            _ratio(result, MIDDLEWARE_GCS, PLUGIN_GCS),
         ]
         row += [f"{result.max_peak_growth_mib(name):.1f}" for name in servers if name != CEILING]
         rows.append(row)
@@ -129,8 +146,8 @@ UPLOAD_LEGEND = (
     "MiB/s: file bytes over the request's wall time, median of the rounds; ratios: median "
     "of the rounds' ratios\n(each round uploads the same file to every server in turn); "
     "+MiB: the server's peak memory growth during an upload\n(summed VmRSS of gunicorn's "
-    "master and worker, sampled every 20 ms), largest over the rounds; moto's own memory\n"
-    "is not counted for mw+S3."
+    "master and worker, sampled every 20 ms), largest over the rounds; moto's and\n"
+    "fake-gcs-server's own memory is not counted for mw+S3, mw+GCS and plugin+GCS."
 )
 
 
@@ -167,7 +184,7 @@ def upload_targets(results: list[CaseResult]) -> list[dict]:
                         "met": ratio >= bound,
                     }
                 )
-    for server in (MIDDLEWARE, MIDDLEWARE_S3):
+    for server in (MIDDLEWARE, MIDDLEWARE_S3, MIDDLEWARE_GCS):
         measured = [r.max_peak_growth_mib(server) for r in results if server in r.servers]
         if measured:
             worst = max(measured)

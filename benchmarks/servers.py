@@ -25,10 +25,11 @@ STARTUP_TIMEOUT_S = 60
 UPLOAD_TIMEOUT_S = 600
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 MIDDLEWARE, MIDDLEWARE_S3, PLUGIN, CEILING = "middleware", "middleware+s3", "plugin", "ceiling"
+MIDDLEWARE_GCS, PLUGIN_GCS = "middleware+gcs", "plugin+gcs"
 #: Every server, in the order each round of uploads visits them: the middleware and the
 #: ceiling side by side; the plugin's aftermath (see ``measure.bench_case``) on the S3
 #: upload, which is moto's pace and takes long enough for it to pass before the next round.
-SERVERS = (MIDDLEWARE, CEILING, PLUGIN, MIDDLEWARE_S3)
+SERVERS = (MIDDLEWARE, CEILING, PLUGIN, MIDDLEWARE_S3, MIDDLEWARE_GCS, PLUGIN_GCS)
 
 INI_TEMPLATE = """\
 [app:main]

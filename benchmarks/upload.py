@@ -2,11 +2,14 @@
 
 Users choose between this middleware and the ``kinto-attachment`` plugin; figures measured
 in one run, on the same machine, the same Kinto and the same gunicorn, are the ones worth
-believing. Four gunicorn servers run at once, each in its own process, on Kinto's memory
+believing. Six gunicorn servers run at once, each in its own process, on Kinto's memory
 backend (one sync worker each, the deployment the streaming promise is about):
 
 - ``middleware``: Kinto wrapped by this middleware, storing on local disk;
 - ``middleware+s3``: the same, storing on S3 (moto's server, in a process of its own);
+- ``middleware+gcs`` and ``plugin+gcs``: the middleware and the plugin 9.0.1 (Python
+  3.12, its own virtualenv) storing on Google Cloud Storage (fake-gcs-server, in memory,
+  in a process of its own), as the plugin's largest user runs it;
 - ``plugin``: Kinto with the ``kinto-attachment`` plugin, in its own virtualenv
   (``plugin_env``), storing on local disk;
 - ``ceiling``: ``ceiling_app.py``, the least any server must do with an upload (read the
@@ -49,8 +52,9 @@ from pathlib import Path
 import requests
 
 from client import AUTH, KINDS, create_collection
+from gcs_server import start_fake_gcs, start_gcs_middleware, start_gcs_plugin
 from measure import bench_case, warm_up
-from plugin_env import plugin_python
+from plugin_env import plugin_gcs_python, plugin_python
 from report import (
     UPLOAD_LEGEND,
     machine_info,
@@ -66,8 +70,10 @@ from s3_server import create_bucket, start_moto, start_s3_middleware
 from servers import (
     CEILING,
     MIDDLEWARE,
+    MIDDLEWARE_GCS,
     MIDDLEWARE_S3,
     PLUGIN,
+    PLUGIN_GCS,
     SERVERS,
     BenchmarkError,
     Server,
@@ -141,7 +147,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def running_servers(names: list[str], workdir: Path) -> Iterator[list[Server]]:
     """The chosen servers, ready, in ``SERVERS`` order; always stopped again (moto too)."""
     servers: list[Server] = []
-    moto = None
+    moto = fake_gcs = None
     try:
         for name in SERVERS:
             if name not in names:
@@ -156,6 +162,13 @@ def running_servers(names: list[str], workdir: Path) -> Iterator[list[Server]]:
                 servers.append(start_plugin(workdir, plugin_python()))
             elif name == CEILING:
                 servers.append(start_ceiling(workdir))
+            elif name in (MIDDLEWARE_GCS, PLUGIN_GCS):
+                if fake_gcs is None:
+                    fake_gcs, gcs_url = start_fake_gcs(workdir)
+                if name == MIDDLEWARE_GCS:
+                    servers.append(start_gcs_middleware(workdir, gcs_url))
+                else:
+                    servers.append(start_gcs_plugin(workdir, plugin_gcs_python(), gcs_url))
         for server in servers:
             wait_until_ready(server)
             print(f"{server.name} gunicorn (pid {server.pid}) ready on {server.base_url}")
@@ -163,9 +176,10 @@ def running_servers(names: list[str], workdir: Path) -> Iterator[list[Server]]:
     finally:
         for server in servers:
             stop_server(server)
-        if moto is not None:
-            moto.terminate()
-            moto.wait(15)
+        for service in (moto, fake_gcs):
+            if service is not None:
+                service.terminate()
+                service.wait(15)
 
 
 def run_uploads(args: argparse.Namespace, workdir: Path) -> list[CaseResult]:

@@ -17,6 +17,7 @@ from .protocol import cors, errors
 from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
 from .protocol.paths import Kind, RecordPath, Route, route_of
 from .protocol.slow_clients import limit_idle_reads
+from .serving.downloads import Downloads
 from .serving.file_server import FileServer
 from .serving.service_endpoints import ServiceEndpoints
 from .storage import LocalStorage, Storage, StorageUnavailable, storage_from_settings
@@ -28,7 +29,7 @@ from .writes.verdict_first import refusal_before_reading
 
 logger = logging.getLogger(__name__)
 
-ATTACHMENT_METHODS = "POST, DELETE, OPTIONS"
+ATTACHMENT_METHODS = "GET, HEAD, POST, DELETE, OPTIONS"
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -60,6 +61,7 @@ class AttachmentMiddleware:
             app, kinto, guard, self.remover, self.locks, self.settings.max_removals_per_request
         )
         self.batch = BatchEndpoint(app, self.writes)
+        self.downloads = Downloads(self.storage, kinto, self.settings.download_url_seconds)
         self.service = ServiceEndpoints(
             self.storage,
             self.settings.extra_base_url,
@@ -120,6 +122,8 @@ class AttachmentMiddleware:
         method = request.method
         if method == "POST":
             return self.endpoint.upload(request, record)
+        if method in ("GET", "HEAD"):
+            return self.downloads(request, record)
         if method == "DELETE":
             return self.endpoint.remove(request, record)
         if method == "OPTIONS":

@@ -55,6 +55,8 @@ class Settings:
     max_removals_per_request: int = 10_000
     #: Longest wait for the next byte of a body the middleware reads (a stalled client).
     body_timeout_seconds: float = 60.0
+    #: How long a presigned download URL (S3, GCS) serves its file.
+    download_url_seconds: int = 300
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
         """The most specific policy: collection, then bucket, then global."""
@@ -78,6 +80,7 @@ GLOBAL_NAMES = frozenset(
         "lock_timeout_seconds",
         "max_removals_per_request",
         "body_timeout_seconds",
+        "download_url_seconds",
     }
 )
 
@@ -131,6 +134,15 @@ def _kinto_setting(raw: Mapping[str, object], name: str, default: object) -> obj
         if key in raw:
             return raw[key]
     return default
+
+
+def _parse_url_lifetime(raw: object) -> int:
+    """Seconds a presigned URL lives: S3 and GCS sign for at most a week."""
+    name = "kinto.attachment.download_url_seconds"
+    seconds = parse_count(name, raw)
+    if not 1 <= seconds <= 7 * 24 * 3600:
+        raise ConfigurationError(f"{name}: between 1 and 604800 seconds (a week), got {seconds}")
+    return seconds
 
 
 def _parse_serve_path(name: str, raw: object) -> str | None:
@@ -254,6 +266,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             "kinto.attachment.body_timeout_seconds",
             global_values.get("body_timeout_seconds", 60),
         ),
+        download_url_seconds=_parse_url_lifetime(global_values.get("download_url_seconds", 300)),
         max_removals_per_request=parse_count(
             "kinto.attachment.max_removals_per_request",
             global_values.get("max_removals_per_request", 10_000),

@@ -7,7 +7,7 @@ from webob import Request, Response
 from . import errors
 
 EXPOSED = "Backoff, Retry-After, Alert, Content-Length, Content-Type, ETag, Last-Modified, Location"
-ALLOWED_METHODS = "POST,DELETE,OPTIONS"
+ALLOWED_METHODS = "GET,HEAD,POST,DELETE,OPTIONS"
 MAX_AGE = "3600"
 
 

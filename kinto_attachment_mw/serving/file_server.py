@@ -1,5 +1,6 @@
 """Serving stored files (GET and HEAD) so that ``location`` URLs resolve without a web
-server in front. Production should let nginx or a CDN do this."""
+server in front (production should let nginx or a CDN do this), and the byte-serving
+that permission-checked downloads share (:mod:`.downloads`)."""
 
 from __future__ import annotations
 
@@ -34,60 +35,86 @@ class FileServer:
         key = key[len(self.prefix) :]
         if is_hidden(key):
             raise errors.not_found()  # temporary files, metadata sidecars
-        try:
-            # Opened here, so a file removed meanwhile is a 404 and not a broken body;
-            # once open, the handle keeps serving it even if it is removed.
-            handle = open(self.storage.path_of(key), "rb")  # noqa: SIM115 (closed below)
-        except (UnsafePath, OSError):
-            raise errors.not_found() from None
-        try:
-            response = self._respond(request, key, handle)
-            if isinstance(response.app_iter, _FileRange):
-                handle = None  # the body owns it now
-            return response
-        finally:
-            if handle is not None:
-                handle.close()
-
-    def _respond(self, request: Request, key: str, handle) -> Response:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise errors.not_found()
-        size = info.st_size
-        response = Response(
-            content_type=mimetype_for(key, None, self.policy),
-            last_modified=info.st_mtime,
-            accept_ranges="bytes",
-            charset=None,
+        return serve_file(
+            request,
+            self.storage,
+            key,
+            mimetype_for(key, None, self.policy),
+            cache_control="public, max-age=3600",
         )
-        response.etag = f"{info.st_ino:x}-{size:x}-{info.st_mtime_ns:x}"
-        response.cache_control = "public, max-age=3600"
-        # Uploaded content is served from Kinto's own origin: an SVG or HTML file must
-        # not be able to run scripts there with the visitor's credentials.
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
 
-        if _not_modified(request, response):
-            response.status = 304
-            del response.content_type
-            return response
-        start, stop = 0, size
-        if _range_applies(request, response):
-            try:
-                wanted = byte_range(request.headers["Range"], size)
-            except Unsatisfiable:
-                response.status = 416
-                response.headers["Content-Range"] = f"bytes */{size}"
-                response.content_length = 0
-                return response
-            if wanted is not None:
-                start, stop = wanted
-                response.status = 206
-                response.content_range = (start, stop, size)
-        if request.method == "GET":
-            response.app_iter = _FileRange(handle, start, stop)
-        response.content_length = stop - start  # after app_iter, which drops it
+
+def serve_file(
+    request: Request,
+    storage: LocalStorage,
+    key: str,
+    content_type: str,
+    etag: str | None = None,
+    cache_control: str = "private, no-cache",
+    disposition: str | None = None,
+) -> Response:
+    """The stored file ``key`` as a GET or HEAD answer: ``Range`` and conditional
+    requests honoured, ``Content-Length`` sent, the body streamed from the open file.
+    ``etag``: the file's identity (else its inode, size and time)."""
+    try:
+        # Opened here, so a file removed meanwhile is a 404 and not a broken body;
+        # once open, the handle keeps serving it even if it is removed.
+        handle = open(storage.path_of(key), "rb")  # noqa: SIM115 (closed below)
+    except (UnsafePath, OSError):
+        raise errors.not_found() from None
+    try:
+        response = _respond(request, handle, content_type, etag, cache_control)
+        if disposition is not None:
+            response.headers["Content-Disposition"] = disposition
+        if isinstance(response.app_iter, _FileRange):
+            handle = None  # the body owns it now
         return response
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _respond(
+    request: Request, handle, content_type: str, etag: str | None, cache_control: str
+) -> Response:
+    info = os.fstat(handle.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        raise errors.not_found()
+    size = info.st_size
+    response = Response(
+        content_type=content_type,
+        last_modified=info.st_mtime,
+        accept_ranges="bytes",
+        charset=None,
+    )
+    response.etag = etag or f"{info.st_ino:x}-{size:x}-{info.st_mtime_ns:x}"
+    response.cache_control = cache_control
+    # Uploaded content is served from Kinto's own origin: an SVG or HTML file must
+    # not be able to run scripts there with the visitor's credentials.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+
+    if _not_modified(request, response):
+        response.status = 304
+        del response.content_type
+        return response
+    start, stop = 0, size
+    if _range_applies(request, response):
+        try:
+            wanted = byte_range(request.headers["Range"], size)
+        except Unsatisfiable:
+            response.status = 416
+            response.headers["Content-Range"] = f"bytes */{size}"
+            response.content_length = 0
+            return response
+        if wanted is not None:
+            start, stop = wanted
+            response.status = 206
+            response.content_range = (start, stop, size)
+    if request.method == "GET":
+        response.app_iter = _FileRange(handle, start, stop)
+    response.content_length = stop - start  # after app_iter, which drops it
+    return response
 
 
 def _not_modified(request: Request, response: Response) -> bool:

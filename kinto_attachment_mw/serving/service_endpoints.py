@@ -44,6 +44,8 @@ class ServiceEndpoints:
             "implementation": f"kinto-attachment-mw {__version__}",
             "base_url": extra_base_url,
             "extensions": None if extensions is None else sorted(extensions),
+            # GET {record URL}/attachment: the file, for whoever may read the record.
+            "downloads": "permission-checked",
         }
 
     def __call__(self, request: Request, app) -> Response:

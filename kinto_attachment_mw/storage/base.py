@@ -132,6 +132,14 @@ class Storage(abc.ABC):
         ``older_than`` (epoch seconds): temporary files, metadata without its file,
         pending multipart uploads. Yields each one."""
 
+    def download_url(
+        self, key: str, content_type: str, disposition: str, expires_seconds: int
+    ) -> str | None:
+        """A URL that serves ``key`` for ``expires_seconds`` to whoever holds it, with
+        these ``Content-Type`` and ``Content-Disposition`` (a presigned URL); ``None``
+        when the middleware serves the bytes itself (local storage)."""
+        return None
+
     @property
     def location_prefix(self) -> str:
         """What :meth:`url` puts before a key: ``base_url`` up to its last ``/``, as

@@ -26,6 +26,7 @@ def test_capability_is_advertised(storage_root):
         "implementation": f"kinto-attachment-mw {__version__}",
         "base_url": "https://cdn.example.com/files/",
         "extensions": sorted(EXTENSION_GROUPS["default"]),
+        "downloads": "permission-checked",
     }
     anything = build_app(storage_root, extensions="any").get("/v1/").json["capabilities"]
     assert anything["attachments"]["extensions"] is None

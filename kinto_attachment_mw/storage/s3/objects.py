@@ -64,6 +64,12 @@ class S3Objects:
         self.finishing_client = session.client(
             "s3", endpoint_url=settings.endpoint_url, config=config.merge(finishing)
         )
+        # Download URLs are signed with Signature Version 4, which every region takes.
+        self.presigning_client = session.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            config=config.merge(Config(signature_version="s3v4")),
+        )
         # botocore's own default; "when_required" (its setting, or its environment
         # variable) says the S3 service takes no checksums: none is sent then.
         self.checksums = self.client.meta.config.request_checksum_calculation != "when_required"
