@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from servers import (
     BENCHMARKS_DIR,
     MIDDLEWARE_GCS,
     PLUGIN_GCS,
-    BenchmarkError,
     Server,
     start_server,
+    start_service,
     write_ini,
 )
 
@@ -35,24 +34,13 @@ PROJECT = "bench"
 
 def start_fake_gcs(workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    with open(workdir / "fake-gcs.log", "wb") as log:
-        process = subprocess.Popen(
-            fake_gcs_command(port),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/storage/v1/b", timeout=2):
-                return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise BenchmarkError("fake-gcs-server did not start")
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{url}/storage/v1/b", timeout=2):
+            return True
+
+    return start_service("fake-gcs", fake_gcs_command(port), workdir, ready), url
 
 
 def _gcs_ini(workdir: Path, name: str, url: str, *extra: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -19,10 +18,10 @@ import boto3
 from servers import (
     HOST,
     MIDDLEWARE_S3,
-    BenchmarkError,
     Server,
     free_port,
     start_server,
+    start_service,
     write_ini,
 )
 
@@ -33,28 +32,18 @@ CREDENTIALS = ("bench", "bench")
 
 def start_moto(workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    with open(workdir / "moto.log", "wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("moto_server")), "-H", HOST, "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    command = [str(Path(sys.executable).with_name("moto_server")), "-H", HOST, "-p", str(port)]
+
+    def ready() -> bool:
         connection = http.client.HTTPConnection(HOST, port, timeout=2)
         try:
             connection.request("GET", "/moto-api/")
             connection.getresponse().read()
-            return process, url
-        except OSError:
-            time.sleep(0.1)
+            return True
         finally:
             connection.close()
-    process.kill()
-    raise BenchmarkError("moto_server did not start")
+
+    return start_service("moto", command, workdir, ready), f"http://{HOST}:{port}"
 
 
 def create_bucket(url: str) -> None:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,31 @@ def start_server(
             start_new_session=True,
         )
     return Server(name, process, f"http://{HOST}:{port}", log, hashes_raw_body)
+
+
+def start_service(
+    name: str, command: list[str], workdir: Path, ready: Callable[[], bool]
+) -> subprocess.Popen:
+    """A storage service the servers use (moto, fake-gcs-server), in its own session,
+    logging to ``workdir/<name>.log``; returned once ``ready()`` says so."""
+    with open(workdir / f"{name}.log", "wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if ready():
+                return process
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise BenchmarkError(f"{name} did not start")
 
 
 def start_middleware(workdir: Path) -> Server:
