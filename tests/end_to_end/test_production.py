@@ -170,5 +170,14 @@ def test_production_setup_end_to_end(deployment, moto):
     ]
     assert fetch(kept["location"]).content == b"kept\n"
 
+    # The permission-checked download, through nginx: Kinto decides, then a presigned URL.
+    download = f"{url}{COLLECTION}/records/r2/attachment"
+    assert requests.get(download, timeout=30, allow_redirects=False).status_code == 401
+    redirect = requests.get(download, auth=ADMIN, timeout=30, allow_redirects=False)
+    assert redirect.status_code == 307, redirect.text
+    presigned = requests.get(redirect.headers["Location"], timeout=30)
+    assert presigned.content == b"kept\n"
+    assert presigned.headers["Content-Disposition"] == 'attachment; filename="kept.csv"'
+
     sockets = [d.home / "home" / ".gunicorn" / "gunicorn.ctl", d.home / "run" / "gunicorn.ctl"]
     assert not any(path.exists() for path in sockets)
