@@ -4,11 +4,13 @@ Runs ``upload.py``'s comparison (the middleware on local disk and on S3, the
 ``kinto-attachment`` plugin, the ceiling; 1 MiB to 2 GiB, random and text-like files) and
 ``passthrough.py``'s (GET and PATCH of a small record, bare Kinto against Kinto wrapped,
 sequential and with 8 clients) and ``refused_bodies.py``'s (the memory an anonymous
-100 MiB record write costs), prints the tables and the targets, and writes everything
+100 MiB record write costs) and ``downloads.py``'s (a 512 MiB permission-checked download
+against nginx sending the same file), prints the tables and the targets, and writes everything
 to benchmarks/results/bench.json. The tables are reStructuredText, as README.rst shows them.
 
 Usage: ``.venv/bin/python benchmarks/bench.py [upload.py's options] [--rounds N]
-[--requests N] [--no-passthrough] [--no-refused]``. About 20 minutes on 2 cores with the defaults.
+[--requests N] [--no-passthrough] [--no-refused] [--no-downloads]``. About 20 minutes on
+2 cores with the defaults.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import passthrough
+from downloads import print_downloads, run_downloads
 from refused_bodies import print_refused_bodies, run_refused_bodies
 from report import (
     machine_info,
@@ -43,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=passthrough.DEFAULT_REQUESTS)
     parser.add_argument("--no-passthrough", action="store_true")
     parser.add_argument("--no-refused", action="store_true")
+    parser.add_argument("--no-downloads", action="store_true")
     args = parser.parse_args(argv)
     if min(args.repeat, args.rounds, args.requests) < 1:
         parser.error("--repeat, --rounds and --requests must be at least 1")
@@ -58,10 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     through = None
     refused: list[dict] = []
+    downloads: list[dict] = []
     try:
         uploads = run_uploads(args, workdir / "uploads")
         if not args.no_refused:
             refused = run_refused_bodies(workdir / "refused")
+        if not args.no_downloads:
+            downloads = run_downloads(workdir / "downloads")
         if not args.no_passthrough:
             (workdir / "passthrough").mkdir()
             through = passthrough.run_passthrough(
@@ -82,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     if through:
         print_passthrough(through)
         targets += passthrough_targets(through)
+    if downloads:
+        print_downloads(downloads)
+        checked = downloads[0]
+        targets.append(
+            {
+                "target": "512 MiB permission-checked download: server growth < 16 MiB",
+                "measured": f"+{checked['grew_mib']} MiB",
+                "met": checked["grew_mib"] < 16,
+            }
+        )
     if refused:
         print_refused_bodies(refused)
         targets += [
@@ -103,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             "uploads": [result.summary() for result in uploads],
             "passthrough": through,
             "refused_bodies": refused,
+            "downloads": downloads,
             "targets": targets,
             "total_seconds": round(seconds, 1),
         },
