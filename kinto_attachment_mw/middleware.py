@@ -61,7 +61,12 @@ class AttachmentMiddleware:
             app, kinto, guard, self.remover, self.locks, self.settings.max_removals_per_request
         )
         self.batch = BatchEndpoint(app, self.writes)
-        self.downloads = Downloads(self.storage, kinto, self.settings.download_url_seconds)
+        self.downloads = Downloads(
+            self.storage,
+            kinto,
+            self.settings.download_url_seconds,
+            self.settings.download_accel_path,
+        )
         self.service = ServiceEndpoints(
             self.storage,
             self.settings.extra_base_url,

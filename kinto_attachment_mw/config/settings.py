@@ -57,6 +57,9 @@ class Settings:
     body_timeout_seconds: float = 60.0
     #: How long a presigned download URL (S3, GCS) serves its file.
     download_url_seconds: int = 300
+    #: Local storage: an nginx ``internal`` location that serves the storage folder;
+    #: checked downloads then hand the bytes to nginx (``X-Accel-Redirect``).
+    download_accel_path: str | None = None
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
         """The most specific policy: collection, then bucket, then global."""
@@ -81,6 +84,7 @@ GLOBAL_NAMES = frozenset(
         "max_removals_per_request",
         "body_timeout_seconds",
         "download_url_seconds",
+        "download_accel_path",
     }
 )
 
@@ -239,6 +243,14 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             "kinto.attachment.serve_path: only for local storage"
             " (S3 and GCS serve their own objects)"
         )
+    accel_path = _parse_serve_path(
+        "kinto.attachment.download_accel_path", global_values.get("download_accel_path", "")
+    )
+    if accel_path and (s3 or gcs):
+        raise ConfigurationError(
+            "kinto.attachment.download_accel_path: only for local storage"
+            " (S3 and GCS downloads are presigned URLs)"
+        )
     base_url = str(global_values.get("base_url", "")).strip()
     extra_base_url = str(global_values.get("extra.base_url", base_url)).strip() or None
     if extra_base_url and not extra_base_url.endswith("/"):
@@ -266,6 +278,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             "kinto.attachment.body_timeout_seconds",
             global_values.get("body_timeout_seconds", 60),
         ),
+        download_accel_path=accel_path,
         download_url_seconds=_parse_url_lifetime(global_values.get("download_url_seconds", 300)),
         max_removals_per_request=parse_count(
             "kinto.attachment.max_removals_per_request",

@@ -4,7 +4,8 @@ read the record, as Kinto decides.
 Kinto is asked with the caller's own credentials (an internal ``GET`` of the record): its
 401, 403 or 404 is the answer, so the file cannot be probed by someone who cannot read the
 record. Then local storage streams the file here (``Range`` and conditional requests
-honoured, ``ETag`` the file's hash), and S3 or GCS answer ``307`` to a presigned URL that
+honoured, ``ETag`` the file's hash) or hands it to nginx (``download_accel_path``:
+``X-Accel-Redirect`` to an ``internal`` location), and S3 or GCS answer ``307`` to a presigned URL that
 lives ``download_url_seconds``. A gzipped attachment is served as stored: the ``.gz`` its
 hash describes.
 """
@@ -23,10 +24,17 @@ from .file_server import serve_file
 
 
 class Downloads:
-    def __init__(self, storage: Storage, kinto: KintoClient, url_seconds: int):
+    def __init__(
+        self,
+        storage: Storage,
+        kinto: KintoClient,
+        url_seconds: int,
+        accel_path: str | None = None,
+    ):
         self.storage = storage
         self.kinto = kinto
         self.url_seconds = url_seconds
+        self.accel_path = accel_path
 
     def __call__(self, request: Request, record: RecordPath) -> Response:
         found = self.kinto.call(request.environ, "GET", record.url_path)
@@ -45,6 +53,14 @@ class Downloads:
             )
         content_type = str(attachment.get("mimetype") or "application/octet-stream")
         disposition = content_disposition(str(attachment.get("filename") or key.rsplit("/")[-1]))
+        if isinstance(self.storage, LocalStorage) and self.accel_path:
+            # nginx sends the bytes (Range and all) from its ``internal`` location: no
+            # gunicorn thread is held for as long as the download takes.
+            response = Response(status=200, content_type=content_type, charset=None)
+            response.headers["X-Accel-Redirect"] = f"{self.accel_path}/{quote(key)}"
+            response.headers["Content-Disposition"] = disposition
+            response.cache_control = "private, no-cache"
+            return response
         if isinstance(self.storage, LocalStorage):
             digest = attachment.get("hash")
             return serve_file(

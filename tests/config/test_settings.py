@@ -122,6 +122,8 @@ def test_kinto_settings_read_alongside():
         ("gcloud.bucket_name", "files", "base_path or kinto.attachment.gcloud.bucket_name: not"),
         ("gcloud.bucket", "files", "kinto.attachment.gcloud.bucket: unknown setting"),
         ("resources.b.aws.acl", "public-read", "'acl' cannot be set per resource"),
+        ("download_accel_path", "protected", "kinto.attachment.download_accel_path"),
+        ("download_url_seconds", "0", "between 1 and 604800 seconds"),
     ],
 )
 def test_malformed_or_unknown_setting_names_itself(key, value, fragment):

@@ -8,7 +8,6 @@ the same ini and environment finds nothing to clean afterwards."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -20,27 +19,17 @@ import pytest
 import requests
 
 from ..helpers.live_server import wait_until
+from ..helpers.local_stack import stack
 from ..helpers.s3 import bucket_keys, pending_uploads
 from ..helpers.servers import start_gunicorn
 from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.e2e
 
-PRODUCTION = Path(__file__).resolve().parents[2] / "examples" / "production"
 BIN = Path(sys.executable).parent
 ADMIN = ("admin", "a-long-admin-password")
 COLLECTION = "/v1/buckets/b/collections/c"
 MiB = 1024 * 1024
-
-
-def _local_stack():
-    spec = importlib.util.spec_from_file_location("local_stack", PRODUCTION / "local_stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-stack = _local_stack()
 
 
 def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -163,3 +163,16 @@ def test_gcs_without_a_signing_key_says_what_it_needs(fake_gcs):
     answer = app.get(url, headers=ALICE, status=503)
     assert answer.json["errno"] == 201
     app.get(url, status=401)  # and Kinto still decides first
+
+
+@pytest.mark.unit
+def test_local_download_handed_to_nginx(storage_root):
+    uploads = Uploads(build_app(storage_root, download_accel_path="/protected"), storage_root)
+    meta = uploads.upload("r1", "naïve notes.txt", b"abc").json
+    url = "/v1/buckets/b/collections/c/records/r1/attachment"
+    answer = uploads.app.get(url, headers=ALICE)
+    assert answer.body == b""
+    assert answer.headers["X-Accel-Redirect"] == f"/protected/{meta['location']}"
+    assert answer.headers["Content-Type"] == "text/plain"
+    assert "filename*=UTF-8''na%C3%AFve%20notes.txt" in answer.headers["Content-Disposition"]
+    assert "X-Accel-Redirect" not in uploads.app.get(url, status=401).headers
