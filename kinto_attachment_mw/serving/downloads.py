@@ -5,9 +5,9 @@ Kinto is asked with the caller's own credentials (an internal ``GET`` of the rec
 401, 403 or 404 is the answer, so the file cannot be probed by someone who cannot read the
 record. Then local storage streams the file here (``Range`` and conditional requests
 honoured, ``ETag`` the file's hash) or hands it to nginx (``download_accel_path``:
-``X-Accel-Redirect`` to an ``internal`` location), and S3 or GCS answer ``307`` to a presigned URL that
-lives ``download_url_seconds``. A gzipped attachment is served as stored: the ``.gz`` its
-hash describes.
+``X-Accel-Redirect`` to an ``internal`` location), and S3 or GCS answer ``307`` to a
+presigned URL that lives ``download_url_seconds``. A gzipped attachment is served as
+stored: the ``.gz`` its hash describes.
 """
 
 from __future__ import annotations
