@@ -17,6 +17,7 @@ from .protocol import cors, errors
 from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
 from .protocol.paths import Kind, RecordPath, Route, route_of
 from .protocol.slow_clients import limit_idle_reads
+from .resumable.endpoint import UPLOADS_SEGMENT, ResumableUploads, upload_route
 from .serving.downloads import Downloads
 from .serving.file_server import FileServer
 from .serving.service_endpoints import ServiceEndpoints
@@ -61,6 +62,11 @@ class AttachmentMiddleware:
             app, kinto, guard, self.remover, self.locks, self.settings.max_removals_per_request
         )
         self.batch = BatchEndpoint(app, self.writes)
+        self.resumable = (
+            ResumableUploads(self.settings, self.storage, kinto, self.endpoint, self.locks)
+            if self.settings.resumable.enabled
+            else None
+        )
         self.downloads = Downloads(
             self.storage,
             kinto,
@@ -88,6 +94,14 @@ class AttachmentMiddleware:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        if self.resumable is not None and UPLOADS_SEGMENT in path:
+            found = upload_route(path)
+            route = route_of(found[0]) if found else None
+            if route is not None and route.kind is Kind.ATTACHMENT:
+                limit_idle_reads(environ, self.settings.body_timeout_seconds)
+                return self._respond(
+                    environ, start_response, self.resumable.upload, route.record, found[1]
+                )
         if self.file_server is not None and path.startswith(self._serve_prefix):
             return self._respond(environ, start_response, self.file_server)
         if method in _READS:
@@ -125,12 +139,19 @@ class AttachmentMiddleware:
 
     def _attachment(self, request: Request, record: RecordPath):
         method = request.method
+        tus = self.resumable is not None and "Tus-Resumable" in request.headers
+        if method == "POST" and tus:
+            return self.resumable.create(request, record)
         if method == "POST":
             return self.endpoint.upload(request, record)
         if method in ("GET", "HEAD"):
             return self.downloads(request, record)
         if method == "DELETE":
             return self.endpoint.remove(request, record)
+        # tus discovery: an OPTIONS that is no browser's preflight (no Origin), or says tus.
+        discovery = "Tus-Resumable" in request.headers or "Origin" not in request.headers
+        if method == "OPTIONS" and self.resumable is not None and discovery:
+            return self.resumable.options(request)  # tus discovery
         if method == "OPTIONS":
             return cors.preflight(request, self.settings.cors_origins)
         raise errors.method_not_allowed(ATTACHMENT_METHODS)

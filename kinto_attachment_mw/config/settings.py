@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .gcs import GCLOUD_NAMES, GCSSettings, parse_gcs
 from .policy import POLICY_PARSERS, Policy
+from .resumable import ResumableSettings, parse_resumable
 from .s3 import AWS_NAMES, S3Settings, parse_s3
 from .values import ConfigurationError, parse_bool, parse_count, parse_timeout
 
@@ -60,6 +61,7 @@ class Settings:
     #: Local storage: an nginx ``internal`` location that serves the storage folder;
     #: checked downloads then hand the bytes to nginx (``X-Accel-Redirect``).
     download_accel_path: str | None = None
+    resumable: ResumableSettings = ResumableSettings()
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
         """The most specific policy: collection, then bucket, then global."""
@@ -85,6 +87,9 @@ GLOBAL_NAMES = frozenset(
         "body_timeout_seconds",
         "download_url_seconds",
         "download_accel_path",
+        "resumable.enabled",
+        "resumable.expires_after",
+        "resumable.spool_path",
     }
 )
 
@@ -279,6 +284,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             global_values.get("body_timeout_seconds", 60),
         ),
         download_accel_path=accel_path,
+        resumable=parse_resumable(global_values),
         download_url_seconds=_parse_url_lifetime(global_values.get("download_url_seconds", 300)),
         max_removals_per_request=parse_count(
             "kinto.attachment.max_removals_per_request",

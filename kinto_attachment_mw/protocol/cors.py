@@ -6,7 +6,12 @@ from webob import Request, Response
 
 from . import errors
 
-EXPOSED = "Backoff, Retry-After, Alert, Content-Length, Content-Type, ETag, Last-Modified, Location"
+EXPOSED = (
+    "Backoff, Retry-After, Alert, Content-Length, Content-Type, ETag, Last-Modified, Location, "
+    # Resumable uploads: without these, a browser's tus client restarts from zero.
+    "Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, Tus-Resumable, "
+    "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm"
+)
 ALLOWED_METHODS = "GET,HEAD,POST,DELETE,OPTIONS"
 MAX_AGE = "3600"
 
@@ -26,7 +31,9 @@ def add_cors_headers(request: Request, response: Response, cors_origins: tuple[s
         response.headers["Access-Control-Expose-Headers"] = EXPOSED
 
 
-def preflight(request: Request, cors_origins: tuple[str, ...]) -> Response:
+def preflight(
+    request: Request, cors_origins: tuple[str, ...], methods: str = ALLOWED_METHODS
+) -> Response:
     """Answer ``OPTIONS .../attachment`` (Kinto itself knows no such route: 404)."""
     requested_method = request.headers.get("Access-Control-Request-Method")
     if not requested_method:
@@ -35,13 +42,13 @@ def preflight(request: Request, cors_origins: tuple[str, ...]) -> Response:
         ).response()
     response = Response(status=200, body=b"", content_type=None)
     allowed = allow_origin(cors_origins, request.headers.get("Origin"))
-    if allowed and requested_method.upper() in ALLOWED_METHODS.split(","):
+    if allowed and requested_method.upper() in methods.split(","):
         requested_headers = request.headers.get("Access-Control-Request-Headers", "")
         headers = [h.strip() for h in requested_headers.split(",") if h.strip()]
         response.headers.update(
             {
                 "Access-Control-Allow-Origin": allowed,
-                "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                "Access-Control-Allow-Methods": methods,
                 "Access-Control-Allow-Headers": ",".join([*headers, *EXPOSED.split(", ")]),
                 "Access-Control-Max-Age": MAX_AGE,
             }

@@ -8,6 +8,7 @@ file -> answer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from webob import Request, Response
 
@@ -55,7 +56,7 @@ class AttachmentEndpoint:
 
     def upload(self, request: Request, record: RecordPath) -> Response:
         environ = request.environ
-        existing = self._authorize(environ, record)
+        existing = self.authorize(environ, record)
         record = self.kinto.in_real_bucket(environ, record)
         policy = self.settings.policy_for(record.bucket_id, record.collection_id)
 
@@ -68,8 +69,8 @@ class AttachmentEndpoint:
             raise errors.too_large(limit, more_than=length - MAX_FORM_OVERHEAD)
 
         stored = NewFile(self.storage, size_bound(length, limit), counted=length is not None)
-        written: KintoResponse | None = None
-        try:
+
+        def receive() -> dict:
             form = parse_form(
                 iter_body(
                     environ,
@@ -80,10 +81,30 @@ class AttachmentEndpoint:
                 boundary,
                 lambda part: stored.open(part, policy, record),
             )
+            return form.fields
+
+        return self.store(request, record, existing, stored, receive)
+
+    def store(
+        self,
+        request: Request,
+        record: RecordPath,
+        existing: dict | None,
+        stored: NewFile,
+        receive: Callable[[], dict],
+    ) -> Response:
+        """Take the file in (``receive`` feeds ``stored`` and returns the ``data`` and
+        ``permissions`` fields), then, under the record's lock, write the record and
+        release the file it held: what every upload ends with, multipart or resumable.
+        The new file is discarded unless the record references it."""
+        environ = request.environ
+        written: KintoResponse | None = None
+        try:
+            fields = receive()
             metadata = stored.commit(record)
-            body = {"data": {**form.fields.get("data", {}), ATTACHMENT_FIELD: metadata}}
-            if "permissions" in form.fields:
-                body["permissions"] = form.fields["permissions"]
+            body = {"data": {**fields.get("data", {}), ATTACHMENT_FIELD: metadata}}
+            if "permissions" in fields:
+                body["permissions"] = fields["permissions"]
             with self.locks.hold(record.uri):
                 written, existing = self._write_on_latest(environ, record, body, existing)
                 if _succeeded(written) and existing:
@@ -113,7 +134,7 @@ class AttachmentEndpoint:
 
     def remove(self, request: Request, record: RecordPath) -> Response:
         environ = request.environ
-        existing = self._authorize(environ, record, must_exist=True)
+        existing = self.authorize(environ, record, must_exist=True)
         assert existing is not None
         record = self.kinto.in_real_bucket(environ, record)
         # ``null`` is "no attachment": a record that never had one gets it too, as with
@@ -142,9 +163,7 @@ class AttachmentEndpoint:
             lambda: self.kinto.patch_record(environ, record, body, existing["last_modified"])
         )
 
-    def _authorize(
-        self, environ: dict, record: RecordPath, must_exist: bool = False
-    ) -> dict | None:
+    def authorize(self, environ: dict, record: RecordPath, must_exist: bool = False) -> dict | None:
         """Kinto's verdict on this caller writing this record, before the body is read.
 
         Returns the existing record (``None`` when it is to be created); Kinto's refusal

@@ -1,0 +1,114 @@
+"""What tus 1.0 says on the wire: versions, extensions, ``Upload-Metadata`` and
+``Upload-Checksum``, and answers that carry ``Tus-Resumable``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+from webob import Request, Response
+
+from ..protocol import errors
+
+VERSION = "1.0.0"
+EXTENSIONS = "creation,creation-with-upload,expiration,termination,checksum"
+CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
+OFFSET_STREAM = "application/offset+octet-stream"
+#: Request headers browsers must be allowed to send, response headers they must see
+#: (without ``Location`` and ``Upload-Offset`` a browser restarts from zero).
+REQUEST_HEADERS = (
+    "Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Checksum, "
+    "Upload-Defer-Length, Upload-Concat, X-HTTP-Method-Override, Content-Type, "
+    "Authorization"
+)
+EXPOSED_HEADERS = (
+    "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "
+    "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, ETag"
+)
+
+
+def method_of(request: Request) -> str:
+    """``X-HTTP-Method-Override`` for clients that can only send POST."""
+    override = request.headers.get("X-HTTP-Method-Override", "").strip().upper()
+    return override if request.method == "POST" and override else request.method
+
+
+def check_version(request: Request) -> None:
+    if request.headers.get("Tus-Resumable") != VERSION:
+        raise tus_error(412, "Tus-Resumable: only 1.0.0 is supported.", {"Tus-Version": VERSION})
+
+
+def tus_error(status: int, message: str, headers: dict[str, str] | None = None):
+    """An error in Kinto's envelope, with ``Tus-Resumable``."""
+    errno = {404: errors.Errno.MISSING_RESOURCE, 409: errors.Errno.MODIFIED_MEANWHILE}.get(
+        status, errors.Errno.INVALID_PARAMETERS
+    )
+    return errors.AttachmentError(
+        status,
+        errno,
+        message,
+        error=_PHRASES.get(status),
+        headers={"Tus-Resumable": VERSION, **(headers or {})},
+    )
+
+
+#: tus's own statuses, which Python's table does not know.
+_PHRASES = {460: "Checksum Mismatch"}
+
+
+def tus_response(status: int = 204, **headers: str) -> Response:
+    response = Response(status=status, content_type=None)
+    response.headers["Tus-Resumable"] = VERSION
+    for name, value in headers.items():
+        response.headers[name.replace("_", "-")] = value
+    return response
+
+
+def parse_metadata(raw: str) -> dict[str, str]:
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (a value may be
+    absent). Values are read as UTF-8."""
+    found: dict[str, str] = {}
+    for pair in raw.split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, encoded = pair.partition(" ")
+        try:
+            found[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise tus_error(400, f"Upload-Metadata: {key!r} is not base64 of UTF-8.") from None
+    return found
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """``Upload-Checksum``: the algorithm and the digest this request's bytes must have."""
+
+    algorithm: str
+    digest: bytes
+
+    @classmethod
+    def of(cls, raw: str | None) -> Checksum | None:
+        if not raw:
+            return None
+        name, _, encoded = raw.strip().partition(" ")
+        if name not in CHECKSUMS:
+            raise tus_error(400, f"Upload-Checksum: {name!r} is not one of sha1, sha256.")
+        try:
+            return cls(name, base64.b64decode(encoded.strip(), validate=True))
+        except binascii.Error:
+            raise tus_error(400, "Upload-Checksum: the digest is not base64.") from None
+
+    def hasher(self):
+        return CHECKSUMS[self.algorithm]()
+
+
+def declared_int(request: Request, name: str) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise tus_error(400, f"{name}: a non-negative whole number, got {raw!r}.")
+    return int(raw)
