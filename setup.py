@@ -45,6 +45,8 @@ setup(
             "ruff",
             # README.rst's examples are run by the tests with the clients they name.
             "httpie",
+            # A tus client users run, for resumable uploads.
+            "tuspy",
         ],
     },
     entry_points={

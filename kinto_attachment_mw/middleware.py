@@ -17,7 +17,8 @@ from .protocol import cors, errors
 from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
 from .protocol.paths import Kind, RecordPath, Route, route_of
 from .protocol.slow_clients import limit_idle_reads
-from .resumable.endpoint import UPLOADS_SEGMENT, ResumableUploads, upload_route
+from .resumable.endpoint import ResumableUploads
+from .resumable.protocol import UPLOADS_SEGMENT, upload_route
 from .serving.downloads import Downloads
 from .serving.file_server import FileServer
 from .serving.service_endpoints import ServiceEndpoints
@@ -78,6 +79,7 @@ class AttachmentMiddleware:
             self.settings.extra_base_url,
             self.settings.readonly,
             self.settings.default_policy.extensions,
+            self.resumable.capability if self.resumable is not None else None,
         )
         self.file_server = None
         if self.settings.serve_path and isinstance(self.storage, LocalStorage):

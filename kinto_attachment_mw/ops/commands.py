@@ -86,6 +86,9 @@ def run_gc(ini_path: str, grace_seconds: float, dry_run: bool) -> int:
         remover=app.remover,
     )
     print(summary(report, verb))
+    if app.resumable is not None:
+        expired = app.resumable.spool.sweep_expired(dry_run)
+        print(f"Expired resumable uploads ({verb}): {expired}")
     return 1 if report.failures else 0
 
 

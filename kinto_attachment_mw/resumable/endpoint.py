@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import itertools
-import json
 import time
 
 from webob import Request, Response
@@ -23,7 +22,6 @@ from ..config import Settings
 from ..locks import RecordLocks
 from ..protocol import cors, errors
 from ..protocol.client import KintoClient
-from ..protocol.json_depth import too_deep
 from ..protocol.paths import RecordPath
 from ..storage import Storage, StorageUnavailable
 from ..upload.body import TruncatedBody, declared_length, iter_body
@@ -35,10 +33,13 @@ from .protocol import (
     CHECKSUMS,
     EXTENSIONS,
     OFFSET_STREAM,
+    UPLOADS_SEGMENT,
     VERSION,
     Checksum,
     check_version,
     declared_int,
+    http_date,
+    json_field,
     method_of,
     parse_metadata,
     tus_error,
@@ -46,7 +47,6 @@ from .protocol import (
 )
 from .spool import Spool, UploadState
 
-UPLOADS_SEGMENT = "/attachment/uploads/"
 _READ = 1024 * 1024
 _UPLOAD_METHODS = "HEAD,PATCH,DELETE,OPTIONS,POST"
 #: Expired uploads removed by each creation, at most (gc removes the rest).
@@ -69,6 +69,17 @@ class ResumableUploads:
         self.locks = locks
         self.spool = Spool(settings.resumable.spool_path)
 
+    @property
+    def capability(self) -> dict:
+        """What ``GET /v1/`` says of resumable uploads."""
+        return {
+            "protocol": "tus",
+            "version": VERSION,
+            "extensions": EXTENSIONS.split(","),
+            "max_size": self.settings.default_policy.max_size_bytes or None,
+            "expires_after_seconds": self.settings.resumable.expires_after_seconds,
+        }
+
     # POST .../records/{rid}/attachment, Tus-Resumable
 
     def create(self, request: Request, record: RecordPath) -> Response:
@@ -82,7 +93,7 @@ class ResumableUploads:
         filename = client_filename(metadata.get("filename") or metadata.get("name") or "")
         if not filename:
             raise tus_error(400, "Upload-Metadata: 'filename' is required.")
-        fields = {name: _json_field(metadata, name) for name in ("data", "permissions")}
+        fields = {name: json_field(metadata, name) for name in ("data", "permissions")}
         fields = {name: value for name, value in fields.items() if value is not None}
 
         environ = request.environ
@@ -116,7 +127,7 @@ class ResumableUploads:
         response = tus_response(
             201,
             Location=f"{location}{UPLOADS_SEGMENT}{state.id}",
-            Upload_Expires=_http_date(state.expires_at),
+            Upload_Expires=http_date(state.expires_at),
         )
         if request.content_type == OFFSET_STREAM and declared_length(environ):
             answered = self._patch(request, state, 0)  # creation-with-upload
@@ -136,7 +147,7 @@ class ResumableUploads:
                 200,
                 Upload_Offset=str(self.spool.offset(state.id)),
                 Upload_Length=str(state.length),
-                Upload_Expires=_http_date(state.expires_at),
+                Upload_Expires=http_date(state.expires_at),
             )
             response.cache_control = "no-store"
             return response
@@ -196,7 +207,7 @@ class ResumableUploads:
         return tus_response(
             204,
             Upload_Offset=str(current),
-            Upload_Expires=_http_date(state.expires_at),
+            Upload_Expires=http_date(state.expires_at),
         )
 
     def _append(self, request: Request, state: UploadState, start: int) -> int:
@@ -267,27 +278,3 @@ class ResumableUploads:
 
 
 _PRINCIPAL = "kinto_attachment_mw.principal"
-
-
-def upload_route(path: str) -> tuple[str, str] | None:
-    """``(attachment path, upload id)`` of an upload URL, else ``None``."""
-    head, sep, upload_id = path.rpartition(UPLOADS_SEGMENT)
-    if not sep or not head or "/" in upload_id:
-        return None
-    return head + "/attachment", upload_id
-
-
-def _json_field(metadata: dict[str, str], name: str) -> dict | None:
-    if name not in metadata:
-        return None
-    try:
-        value = json.loads(metadata[name])
-    except (ValueError, RecursionError):
-        value = None
-    if not isinstance(value, dict) or too_deep(value):
-        raise tus_error(400, f"Upload-Metadata: {name!r} must be a JSON object.")
-    return value
-
-
-def _http_date(moment: float) -> str:
-    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(moment))

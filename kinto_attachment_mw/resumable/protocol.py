@@ -6,13 +6,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+import time
 from dataclasses import dataclass
 
 from webob import Request, Response
 
 from ..protocol import errors
+from ..protocol.json_depth import too_deep
 
 VERSION = "1.0.0"
+#: Where an upload lives: ``{record URL}/attachment/uploads/{id}``.
+UPLOADS_SEGMENT = "/attachment/uploads/"
 EXTENSIONS = "creation,creation-with-upload,expiration,termination,checksum"
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 OFFSET_STREAM = "application/offset+octet-stream"
@@ -112,3 +117,27 @@ def declared_int(request: Request, name: str) -> int | None:
     if not raw.strip().isdigit():
         raise tus_error(400, f"{name}: a non-negative whole number, got {raw!r}.")
     return int(raw)
+
+
+def upload_route(path: str) -> tuple[str, str] | None:
+    """``(attachment path, upload id)`` of an upload URL, else ``None``."""
+    head, sep, upload_id = path.rpartition(UPLOADS_SEGMENT)
+    if not sep or not head or "/" in upload_id:
+        return None
+    return head + "/attachment", upload_id
+
+
+def json_field(metadata: dict[str, str], name: str) -> dict | None:
+    if name not in metadata:
+        return None
+    try:
+        value = json.loads(metadata[name])
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict) or too_deep(value):
+        raise tus_error(400, f"Upload-Metadata: {name!r} must be a JSON object.")
+    return value
+
+
+def http_date(moment: float) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(moment))

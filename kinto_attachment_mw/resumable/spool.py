@@ -122,6 +122,15 @@ class Spool:
                     if state is not None and state.expires_at <= now:
                         yield state
 
+    def sweep_expired(self, dry_run: bool = False) -> int:
+        """Remove (unless ``dry_run``) every expired upload; how many there were."""
+        count = 0
+        for state in self.expired():
+            count += 1
+            if not dry_run:
+                self.remove(state.id)
+        return count
+
     @staticmethod
     def new_id() -> str:
         return uuid.uuid4().hex

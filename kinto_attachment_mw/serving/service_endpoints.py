@@ -32,6 +32,7 @@ class ServiceEndpoints:
         extra_base_url: str | None,
         readonly: bool,
         extensions: frozenset[str] | None = None,
+        resumable: dict | None = None,
     ):
         """``extensions``: what uploads may be named by default (``None``: anything); a
         bucket or collection may say otherwise. Clients show it before an upload."""
@@ -46,6 +47,8 @@ class ServiceEndpoints:
             "extensions": None if extensions is None else sorted(extensions),
             # GET {record URL}/attachment: the file, for whoever may read the record.
             "downloads": "permission-checked",
+            # POST {record URL}/attachment with Tus-Resumable: null when turned off.
+            "resumable": resumable,
         }
 
     def __call__(self, request: Request, app) -> Response:

@@ -156,6 +156,7 @@ def test_production_setup_end_to_end(deployment, moto):
         "Leftovers of unfinished uploads: 0 (0 bytes)",
         "Dangling records (location without a file): 0",
         "Removed 0 files, 0 bytes freed.",
+        "Expired resumable uploads (removed): 0",
     ]
     assert fetch(kept["location"]).content == b"kept\n"
 

@@ -131,3 +131,38 @@ def test_gc_rejects_a_malformed_grace(tmp_path, grace):
     result = gc(tmp_path / "missing.ini", f"--grace={grace}")
     assert result.returncode == 2
     assert "expected a duration" in result.stderr
+
+
+def test_gc_removes_expired_resumable_uploads(postgres_url, tmp_path):
+    spool = tmp_path / "spool"
+    storage = {
+        "kinto.attachment.base_path": str(tmp_path / "attachments"),
+        "kinto.attachment.resumable.spool_path": str(spool),
+        "kinto.attachment.resumable.expires_after": "1",
+    }
+    ini = write_kinto_ini(tmp_path, kinto_postgresql_settings(postgres_url), BASE_URL, storage)
+    middleware = load_app(str(ini))
+    app = webtest.TestApp(middleware)
+    app.put_json("/v1/buckets/b", {}, headers=ALICE)
+    app.put_json("/v1/buckets/b/collections/c", {}, headers=ALICE)
+    for record_id in ("r1", "r2"):
+        app.post(
+            f"{RECORDS}/{record_id}/attachment",
+            headers={
+                **ALICE,
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": "10",
+                "Upload-Metadata": "filename YS50eHQ=",
+            },
+            status=201,
+        )
+    middleware.locks.close()
+    assert len(list(spool.iterdir())) == 4  # state and bytes of each
+    dry = gc(ini, "--dry-run")
+    assert "Expired resumable uploads (would remove): 0" in dry.stdout
+    time.sleep(1.2)
+    assert "Expired resumable uploads (would remove): 2" in gc(ini, "--dry-run").stdout
+    assert len(list(spool.iterdir())) == 4
+    real = gc(ini)
+    assert "Expired resumable uploads (removed): 2" in real.stdout, real.stderr
+    assert list(spool.iterdir()) == []

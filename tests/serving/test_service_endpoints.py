@@ -27,9 +27,24 @@ def test_capability_is_advertised(storage_root):
         "base_url": "https://cdn.example.com/files/",
         "extensions": sorted(EXTENSION_GROUPS["default"]),
         "downloads": "permission-checked",
+        "resumable": {
+            "protocol": "tus",
+            "version": "1.0.0",
+            "extensions": [
+                "creation",
+                "creation-with-upload",
+                "expiration",
+                "termination",
+                "checksum",
+            ],
+            "max_size": None,
+            "expires_after_seconds": 86400.0,
+        },
     }
     anything = build_app(storage_root, extensions="any").get("/v1/").json["capabilities"]
     assert anything["attachments"]["extensions"] is None
+    off = build_app(storage_root, **{"resumable.enabled": "false"}).get("/v1/").json
+    assert off["capabilities"]["attachments"]["resumable"] is None
     assert "default_bucket" in app.get("/v1/").json["capabilities"]
 
 

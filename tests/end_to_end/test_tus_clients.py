@@ -1,0 +1,127 @@
+"""tuspy, a tus client users run, against gunicorn with two workers on PostgreSQL: an
+upload interrupted after a few chunks is resumed by another process from its URL and ends
+with the record describing the file, on local storage and on S3."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from tusclient import client as tus
+
+from ..helpers.kinto_apps import files_under, s3_kinto_settings
+from ..helpers.postgres import kinto_postgresql_settings, write_kinto_ini
+from ..helpers.servers import HOST, free_port, start_gunicorn
+
+pytestmark = pytest.mark.integration
+
+USER = ("alice", "secret")
+AUTHORIZATION = "Basic " + base64.b64encode(b"alice:secret").decode()
+COLLECTION = "/v1/buckets/b/collections/c"
+MiB = 1024 * 1024
+RESUME = """
+import sys
+from tusclient import client
+url, location, path = sys.argv[1:4]
+uploader = client.TusClient(url, headers={"Authorization": sys.argv[4]}).uploader(
+    file_path=path, url=location, chunk_size=1024 * 1024
+)
+uploader.upload()
+print(uploader.offset)
+"""
+
+
+@pytest.fixture(params=["local", "s3"])
+def server(request, postgres_url, tmp_path: Path):
+    port = free_port()
+    spool = tmp_path / "spool"
+    storage = {
+        "kinto.attachment.base_path": str(tmp_path / "attachments"),
+        "kinto.attachment.resumable.spool_path": str(spool),
+        "kinto.attachment.extensions": "any",
+    }
+    files = lambda: files_under(tmp_path / "attachments")  # noqa: E731
+    if request.param == "s3":
+        moto = request.getfixturevalue("moto")
+        bucket = moto.new_bucket()
+        storage = {
+            key: value
+            for key, value in s3_kinto_settings(bucket, moto.url).items()
+            if key.startswith("kinto.attachment.")
+        }
+        storage["kinto.attachment.resumable.spool_path"] = str(spool)
+        storage["kinto.attachment.extensions"] = "any"
+        files = lambda: {  # noqa: E731
+            item["Key"] for item in moto.client.list_objects_v2(Bucket=bucket).get("Contents", [])
+        }
+    ini = write_kinto_ini(
+        tmp_path, kinto_postgresql_settings(postgres_url), f"http://{HOST}:{port}/files/", storage
+    )
+    args = ["kinto_attachment_mw.wsgi:application", "--workers", "2"]
+    args += ["--worker-class", "gthread", "--threads", "2"]
+    gunicorn = start_gunicorn(
+        args, tmp_path / "gunicorn.log", port=port, env={"KINTO_INI": str(ini)}
+    )
+    try:
+        url = gunicorn.url
+        for path in ("/v1/buckets/b", COLLECTION):
+            requests.put(url + path, json={}, auth=USER, timeout=30).raise_for_status()
+        yield url, files, spool
+    finally:
+        gunicorn.stop()
+
+
+def test_an_interrupted_upload_is_resumed_by_another_process(server, tmp_path):
+    url, files, spool = server
+    source = tmp_path / "model.bin"
+    content = os.urandom(5 * MiB + 123)
+    source.write_bytes(content)
+    endpoint = f"{url}{COLLECTION}/records/r1/attachment"
+    with open(source, "rb") as stream:
+        first = tus.TusClient(endpoint, headers={"Authorization": AUTHORIZATION}).uploader(
+            file_stream=stream, chunk_size=MiB, metadata={"filename": "model.bin"}
+        )
+        for _ in range(2):
+            first.upload_chunk()
+    assert first.offset == 2 * MiB  # the first client stops here
+    resumed = subprocess.run(
+        [sys.executable, "-c", RESUME, endpoint, first.url, str(source), AUTHORIZATION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.split() == [str(len(content))]
+    record = requests.get(f"{url}{COLLECTION}/records/r1", auth=USER, timeout=30).json()
+    attachment = record["data"]["attachment"]
+    assert attachment["hash"] == hashlib.sha256(content).hexdigest()
+    assert attachment["size"] == len(content)
+    assert attachment["filename"] == "model.bin"
+    assert len(files()) == 1
+    assert list(spool.iterdir()) == []
+
+
+def test_checksummed_chunks_from_tuspy(server, tmp_path):
+    url, files, spool = server
+    source = tmp_path / "notes.txt"
+    content = b"line\n" * 300_000
+    source.write_bytes(content)
+    with open(source, "rb") as stream:
+        uploader = tus.TusClient(
+            f"{url}{COLLECTION}/records/r2/attachment", headers={"Authorization": AUTHORIZATION}
+        ).uploader(
+            file_stream=stream,
+            chunk_size=MiB,
+            metadata={"filename": "notes.txt"},
+            upload_checksum=True,
+        )
+        uploader.upload()
+    record = requests.get(f"{url}{COLLECTION}/records/r2", auth=USER, timeout=30).json()
+    assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
+    assert list(spool.iterdir()) == []
