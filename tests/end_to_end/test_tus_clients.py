@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,5 +125,58 @@ def test_checksummed_chunks_from_tuspy(server, tmp_path):
         )
         uploader.upload()
     record = requests.get(f"{url}{COLLECTION}/records/r2", auth=USER, timeout=30).json()
+    assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
+    assert list(spool.iterdir()) == []
+
+
+def test_a_patch_cut_mid_body_keeps_what_arrived(server, tmp_path):
+    """The connection drops half-way through a PATCH: the bytes that arrived are kept,
+    HEAD says how many, and the upload goes on from there."""
+    url, files, spool = server
+    content = os.urandom(3 * MiB)
+    endpoint = f"{url}{COLLECTION}/records/r3/attachment"
+    created = requests.post(
+        endpoint,
+        headers={
+            "Authorization": AUTHORIZATION,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": "filename " + base64.b64encode(b"cut.bin").decode(),
+        },
+        timeout=30,
+    )
+    location = created.headers["Location"]
+    path = location.split(url, 1)[1]
+    sock = socket.create_connection((HOST, int(url.rsplit(":", 1)[1])), timeout=30)
+    head = (
+        f"PATCH {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: {AUTHORIZATION}\r\n"
+        "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Upload-Offset: 0\r\nContent-Length: {len(content)}\r\n\r\n"
+    ).encode()
+    sock.sendall(head + content[: MiB + 4321])
+    time.sleep(0.5)
+    sock.close()  # cut: the rest never comes
+    tus_headers = {"Authorization": AUTHORIZATION, "Tus-Resumable": "1.0.0"}
+    offset = 0
+    for _ in range(50):
+        offset = int(
+            requests.head(location, headers=tus_headers, timeout=30).headers["Upload-Offset"]
+        )
+        if offset == MiB + 4321:
+            break
+        time.sleep(0.1)
+    assert offset == MiB + 4321
+    rest = requests.patch(
+        location,
+        data=content[offset:],
+        headers={
+            **tus_headers,
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": str(offset),
+        },
+        timeout=60,
+    )
+    assert rest.status_code == 204, rest.text
+    record = requests.get(f"{url}{COLLECTION}/records/r3", auth=USER, timeout=30).json()
     assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
     assert list(spool.iterdir()) == []
