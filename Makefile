@@ -25,8 +25,12 @@ $(STAMP): setup.py constraints.txt
 # And what the tests, lint and the benchmarks need.
 install-test: $(TEST_STAMP)
 
-$(TEST_STAMP): $(STAMP)
+$(TEST_STAMP): $(STAMP) tests/node/package.json
 	$(PYTHON) -m pip install --quiet -c constraints.txt -e ".[test]"
+	# The JavaScript clients the tests run under Node (tus-js-client), from npm; without
+	# npm, .ci/system-packages names it and those tests are skipped.
+	if command -v npm >/dev/null; then \
+		npm install --prefix tests/node --no-audit --no-fund --silent; fi
 	touch $(TEST_STAMP)
 
 # Kinto with attachments on http://$(HOST):$(PORT)/; every URL it hands out (record
@@ -60,7 +64,7 @@ system-packages:
 fake-gcs: install-test
 	$(PYTHON) -m tests.helpers.gcs $(FAKE_GCS_PORT)
 
-test: install-test system-packages
+test: system-packages install-test
 	$(PYTHON) -m pytest tests
 
 tests: test
@@ -70,7 +74,7 @@ test-unit: install-test
 	$(PYTHON) -m pytest tests -m unit
 
 # moto, PostgreSQL and gunicorn; not the browser nor the production set-up.
-test-integration: install-test system-packages
+test-integration: system-packages install-test
 	$(PYTHON) -m pytest tests -m integration
 
 # Uploads side by side with the kinto-attachment plugin (installed into .venv-plugin) and a

@@ -20,6 +20,7 @@ from tusclient import client as tus
 from ..helpers.kinto_apps import files_under, s3_kinto_settings
 from ..helpers.postgres import kinto_postgresql_settings, write_kinto_ini
 from ..helpers.servers import HOST, free_port, start_gunicorn
+from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.integration
 
@@ -178,5 +179,44 @@ def test_a_patch_cut_mid_body_keeps_what_arrived(server, tmp_path):
     )
     assert rest.status_code == 204, rest.text
     record = requests.get(f"{url}{COLLECTION}/records/r3", auth=USER, timeout=30).json()
+    assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
+    assert list(spool.iterdir()) == []
+
+
+NODE_CLIENTS = Path(__file__).resolve().parents[1] / "node"
+
+
+@pytest.fixture(scope="module")
+def tus_js() -> Path:
+    """tus-js-client 4.3.1 from npm (``make install-test`` installs it; here too if not)."""
+    require("node")
+    if not (NODE_CLIENTS / "node_modules" / "tus-js-client").is_dir():
+        subprocess.run(
+            ["npm", "install", "--prefix", str(NODE_CLIENTS), "--no-audit", "--no-fund"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return NODE_CLIENTS / "tus_upload.js"
+
+
+def node(script: Path, *args: str) -> list[str]:
+    done = subprocess.run(["node", str(script), *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_tus_js_client_stopped_then_resumed_by_another_process(server, tus_js, tmp_path):
+    url, files, spool = server
+    source = tmp_path / "model.bin"
+    content = os.urandom(4 * MiB + 77)
+    source.write_bytes(content)
+    endpoint = f"{url}{COLLECTION}/records/r4/attachment"
+    location, stopped, at = node(tus_js, endpoint, str(source), AUTHORIZATION, "", str(2 * MiB))
+    assert stopped == "stopped" and int(at) == 2 * MiB
+    assert location.startswith(f"{endpoint}/uploads/")
+    resumed_location, done, size = node(tus_js, endpoint, str(source), AUTHORIZATION, location)
+    assert (resumed_location, done, int(size)) == (location, "done", len(content))
+    record = requests.get(f"{url}{COLLECTION}/records/r4", auth=USER, timeout=30).json()
     assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
     assert list(spool.iterdir()) == []
