@@ -54,5 +54,5 @@ def test_require_skips_with_the_reason(monkeypatch, tmp_path):
 
 def test_every_table_row_is_complete():
     packages = system_packages()
-    assert set(packages) == {"chromium", "postgresql", "nginx"}
+    assert set(packages) == {"chromium", "postgresql", "nginx", "node"}
     assert all(package.packages and package.needed_by for package in packages.values())
