@@ -1,6 +1,6 @@
 """tuspy, a tus client users run, against gunicorn with two workers on PostgreSQL: an
 upload interrupted after a few chunks is resumed by another process from its URL and ends
-with the record describing the file, on local storage and on S3."""
+with the record describing the file, on local storage, S3 and GCS."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 import requests
 from tusclient import client as tus
 
+from ..helpers.gcs import gcs_attachment_settings
 from ..helpers.kinto_apps import files_under, s3_kinto_settings
 from ..helpers.postgres import kinto_postgresql_settings, write_kinto_ini
 from ..helpers.servers import HOST, free_port, start_gunicorn
@@ -40,7 +41,7 @@ print(uploader.offset)
 """
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "gcs"])
 def server(request, postgres_url, tmp_path: Path):
     port = free_port()
     spool = tmp_path / "spool"
@@ -63,6 +64,15 @@ def server(request, postgres_url, tmp_path: Path):
         files = lambda: {  # noqa: E731
             item["Key"] for item in moto.client.list_objects_v2(Bucket=bucket).get("Contents", [])
         }
+    if request.param == "gcs":
+        fake_gcs = request.getfixturevalue("fake_gcs")
+        bucket = fake_gcs.new_bucket()
+        storage = {
+            **gcs_attachment_settings(bucket, fake_gcs.url),
+            "kinto.attachment.resumable.spool_path": str(spool),
+            "kinto.attachment.extensions": "any",
+        }
+        files = lambda: fake_gcs.keys(bucket)  # noqa: E731
     ini = write_kinto_ini(
         tmp_path, kinto_postgresql_settings(postgres_url), f"http://{HOST}:{port}/files/", storage
     )
