@@ -9,7 +9,7 @@ against nginx sending the same file), prints the tables and the targets, and wri
 to benchmarks/results/bench.json. The tables are reStructuredText, as README.rst shows them.
 
 Usage: ``.venv/bin/python benchmarks/bench.py [upload.py's options] [--rounds N]
-[--requests N] [--no-passthrough] [--no-refused] [--no-downloads]``. About 20 minutes on
+[--requests N] [--no-passthrough] [--no-refused] [--no-downloads] [--no-resumable]``. About 20 minutes on
 2 cores with the defaults.
 """
 
@@ -26,6 +26,7 @@ from pathlib import Path
 import passthrough
 from downloads import print_downloads, run_downloads
 from refused_bodies import print_refused_bodies, run_refused_bodies
+from resumable import print_resumable, run_resumable
 from report import (
     machine_info,
     passthrough_targets,
@@ -47,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-passthrough", action="store_true")
     parser.add_argument("--no-refused", action="store_true")
     parser.add_argument("--no-downloads", action="store_true")
+    parser.add_argument("--no-resumable", action="store_true")
     args = parser.parse_args(argv)
     if min(args.repeat, args.rounds, args.requests) < 1:
         parser.error("--repeat, --rounds and --requests must be at least 1")
@@ -63,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     through = None
     refused: list[dict] = []
     downloads: list[dict] = []
+    resumable: list[dict] = []
     try:
         uploads = run_uploads(args, workdir / "uploads")
         if not args.no_refused:
             refused = run_refused_bodies(workdir / "refused")
         if not args.no_downloads:
             downloads = run_downloads(workdir / "downloads")
+        if not args.no_resumable:
+            resumable = run_resumable(workdir / "resumable")
         if not args.no_passthrough:
             (workdir / "passthrough").mkdir()
             through = passthrough.run_passthrough(
@@ -99,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
                 "met": checked["grew_mib"] < 16,
             }
         )
+    if resumable:
+        print_resumable(resumable)
+        targets += [
+            {
+                "target": f"{row['server']} {row['upload']}: server growth < 16 MiB",
+                "measured": f"+{row['grew_mib']} MiB",
+                "met": row["grew_mib"] < 16,
+            }
+            for row in resumable
+            if row["upload"] != "multipart"
+        ]
     if refused:
         print_refused_bodies(refused)
         targets += [
@@ -121,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             "passthrough": through,
             "refused_bodies": refused,
             "downloads": downloads,
+            "resumable": resumable,
             "targets": targets,
             "total_seconds": round(seconds, 1),
         },
