@@ -14,6 +14,7 @@ from pathlib import Path
 from .connection import Remote
 from .download import Downloader
 from .errors import ToolError
+from .resumable import DEFAULT_STATE, UploadState
 from .upload import Uploader
 
 
@@ -49,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="name",
         help="derive record ids from file names (default) or contents",
     )
+    upload.add_argument(
+        "--resumable",
+        action="store_true",
+        help="send files with tus, in pieces: a run cut short goes on where it stopped",
+    )
+    upload.add_argument(
+        "--state",
+        type=Path,
+        default=DEFAULT_STATE,
+        help=f"where --resumable keeps unfinished uploads (default: {DEFAULT_STATE})",
+    )
     upload.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
     download = commands.add_parser("download", help="download every attachment")
@@ -60,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     remote = Remote(args.server, args.bucket, args.collection, args.auth)
     if args.command == "upload":
-        tool = Uploader(remote, gzip=args.gzip, force=args.force, id_from=args.id_from)
+        if args.resumable and args.gzip:
+            raise ToolError("--resumable and --gzip: one or the other")
+        state = UploadState(args.state) if args.resumable else None
+        tool = Uploader(
+            remote, gzip=args.gzip, force=args.force, id_from=args.id_from, resumable=state
+        )
         summary = tool.run(args.files, args.progress)
     else:
         summary = Downloader(remote, args.folder).run(args.progress)

@@ -19,6 +19,7 @@ from .errors import ToolError
 from .files import gzip_to_temp, sha256_of
 from .progress import Advance, Progress
 from .records import CLIENT_GZIP_FIELD, content_hash, record_id_for
+from .resumable import UploadState, tus_upload
 from .summary import Summary
 
 GZIP_MIMETYPE = "application/gzip"
@@ -75,11 +76,20 @@ def post_attachment(
 
 
 class Uploader:
-    def __init__(self, remote: Remote, *, gzip: bool, force: bool, id_from: str):
+    def __init__(
+        self,
+        remote: Remote,
+        *,
+        gzip: bool,
+        force: bool,
+        id_from: str,
+        resumable: UploadState | None = None,
+    ):
         self.remote = remote
         self.gzip = gzip
         self.force = force
         self.id_from = id_from
+        self.resumable = resumable  # tus, resuming what a previous run left unfinished
 
     def run(self, paths: Sequence[Path], progress_enabled: bool | None = None) -> Summary:
         missing = [str(path) for path in paths if not path.is_file()]
@@ -114,7 +124,12 @@ class Uploader:
             with progress.file(path.name, size) as advance:
                 part = (path.name, guess_mimetype(path.name))
                 data = {}
-                meta = post_attachment(self.remote, record_id, path, part, data, advance)
+                if self.resumable is not None:
+                    meta = tus_upload(
+                        self.remote, record_id, path, part, data, digest, advance, self.resumable
+                    )
+                else:
+                    meta = post_attachment(self.remote, record_id, path, part, data, advance)
         else:
             data, meta = self.gzipped(path, record_id, digest, size, progress)
         # Later files of this run may map to the same record (--id-from hash).

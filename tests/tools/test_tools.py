@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
+from kinto_attachment_mw.tools import resumable
 from kinto_attachment_mw.tools.cli import main
 from kinto_attachment_mw.tools.errors import http_message
 from kinto_attachment_mw.tools.records import CLIENT_GZIP_FIELD, record_id_for
@@ -333,3 +336,46 @@ def test_server_side_gzip_round_trip(gzip_server, capsys, tmp_path):
     assert summary == "1 downloaded, 0 skipped, 0 failed"
     assert os.listdir(out) == ["big.txt"]
     assert (out / "big.txt").read_bytes() == content
+
+
+def test_resumable_upload_goes_on_where_a_cut_run_stopped(
+    collection, capsys, tmp_path, monkeypatch
+):
+    """A run cut after its first piece leaves the upload on the server; the next run asks
+    where it stands and sends only the rest, to the same upload."""
+    monkeypatch.setattr(resumable, "PIECE", 1024 * 1024)
+    content = os.urandom(3 * 1024 * 1024 + 5)
+    files = write_files(tmp_path / "in", {"model.zip": content})
+    state = tmp_path / "uploads.json"
+    sent = []
+    real_request = resumable._request
+
+    def cut_after_one_piece(remote, method, url, **kwargs):
+        sent.append(method)
+        if method == "PATCH" and sent.count("PATCH") == 2:
+            raise remote.failure(requests.exceptions.ConnectionError("cut"))
+        return real_request(remote, method, url, **kwargs)
+
+    monkeypatch.setattr(resumable, "_request", cut_after_one_piece)
+    options = ["--resumable", "--state", str(state), *files]
+    assert collection.run(capsys, "upload", *options).endswith("1 failed")
+    assert len(json.loads(state.read_text())) == 1  # the upload, left unfinished
+    sent.clear()
+    monkeypatch.setattr(
+        resumable,
+        "_request",
+        lambda *args, **kwargs: sent.append(args[1]) or real_request(*args, **kwargs),
+    )
+    assert collection.run(capsys, "upload", *options).endswith("0 failed")
+    assert sent.count("POST") == 0 and sent.count("HEAD") == 1  # resumed, not restarted
+    assert sent.count("PATCH") == 3  # the 2 MiB and 5 bytes left, not the first MiB
+    attachment = collection.records()[record_id_for("model.zip")]["attachment"]
+    assert attachment["hash"] == sha256(content) and attachment["filename"] == "model.zip"
+    assert json.loads(state.read_text()) == {}
+
+
+def test_resumable_and_gzip_are_one_or_the_other(collection, capsys, tmp_path):
+    files = write_files(tmp_path / "in", {"a.txt": b"a"})
+    code = main(["upload", *collection.args, "--resumable", "--gzip", *files])
+    assert code == 2
+    assert "--resumable and --gzip" in capsys.readouterr().err
