@@ -129,6 +129,106 @@ function sendAttachment(recordId, file, data) {
   });
 }
 
+// The same upload with tus 1.0, in pieces: when the connection drops, wait until the
+// browser is online again, ask the server where the upload stands, and go on from there.
+// An unfinished upload is remembered (localStorage) by record URL and file, so that a
+// reloaded page resumes it too.
+const PIECE = 1024 * 1024;
+const TUS = { "Tus-Resumable": "1.0.0" };
+
+async function sendResumable(recordId, file, data) {
+  const url = `${state.server}${recordPath(recordId)}/attachment`;
+  const key = `tus ${url} ${file.name} ${file.size} ${file.lastModified}`;
+  let location = localStorage.getItem(key);
+  let offset = location ? await tusOffset(location) : null;
+  if (offset === null) {
+    const metadata = { filename: file.name, filetype: file.type || "application/octet-stream" };
+    if (data) metadata.data = JSON.stringify(data);
+    const created = await fetch(url, {
+      method: "POST",
+      headers: {
+        ...TUS,
+        Authorization: state.authorization,
+        "Upload-Length": String(file.size),
+        "Upload-Metadata": Object.entries(metadata)
+          .map(([name, value]) => `${name} ${btoa(unescape(encodeURIComponent(value)))}`)
+          .join(","),
+      },
+    });
+    if (created.status !== 201) throw new Error(await failure(created));
+    location = created.headers.get("Location");
+    localStorage.setItem(key, location);
+    offset = 0;
+  }
+  showProgress(file, offset);
+  while (offset < file.size) {
+    let response;
+    try {
+      response = await fetch(location, {
+        method: "PATCH",
+        headers: {
+          ...TUS,
+          Authorization: state.authorization,
+          "Content-Type": "application/offset+octet-stream",
+          "Upload-Offset": String(offset),
+        },
+        body: file.slice(offset, offset + PIECE),
+      });
+    } catch (_) {
+      say(`Connection lost at ${humanSize(offset)}: waiting to go on...`, "error");
+      await online();
+      const now = await tusOffset(location);
+      if (now === null) throw new Error("the server no longer has this upload");
+      offset = now;
+      say(`Resuming at ${humanSize(offset)}.`, "ok");
+      continue;
+    }
+    if (response.status !== 204) {
+      localStorage.removeItem(key);
+      throw new Error(await failure(response));
+    }
+    offset = Number(response.headers.get("Upload-Offset"));
+    showProgress(file, offset);
+  }
+  localStorage.removeItem(key);
+  return (await api("GET", recordPath(recordId))).data.attachment;
+}
+
+async function tusOffset(location) {
+  try {
+    const response = await fetch(location, {
+      method: "HEAD",
+      headers: { ...TUS, Authorization: state.authorization },
+    });
+    return response.status === 200 ? Number(response.headers.get("Upload-Offset")) : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+function online() {
+  return new Promise((resolve) => {
+    if (navigator.onLine) setTimeout(resolve, 1000);
+    else window.addEventListener("online", () => setTimeout(resolve, 200), { once: true });
+  });
+}
+
+async function failure(response) {
+  const text = await response.text();
+  try {
+    return explained(JSON.parse(text)) || `${response.status} ${response.statusText}`;
+  } catch (_) {
+    return `${response.status} ${response.statusText}`;
+  }
+}
+
+function showProgress(file, sent) {
+  const bar = $("progress");
+  bar.hidden = false;
+  bar.value = file.size ? (100 * sent) / file.size : 100;
+  $("progress-text").textContent = `${file.name}: ${humanSize(sent)} of ${humanSize(file.size)}`;
+}
+
 function newId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
   return "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx".replace(/x/g, () => Math.floor(Math.random() * 16).toString(16));
@@ -147,7 +247,8 @@ async function upload(event) {
   }
   const recordId = $("record-id").value.trim() || newId();
   try {
-    const meta = await sendAttachment(recordId, file, data);
+    const send = $("resumable").checked ? sendResumable : sendAttachment;
+    const meta = await send(recordId, file, data);
     say(`Uploaded ${meta.filename} (${humanSize(meta.size)}) to record ${recordId}.`, "ok");
     $("upload").reset();
     await loadRecords();

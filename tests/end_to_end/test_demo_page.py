@@ -6,7 +6,9 @@ A screenshot taken after the upload is kept in tests/output/ for a human to look
 
 from __future__ import annotations
 
+import hashlib
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,3 +175,39 @@ def test_make_serve_entry_point_serves_the_demo_beside_kinto(tmp_path):
         assert requests.get(f"{server.url}/demo-not", timeout=30).status_code == 404
     finally:
         server.stop()
+
+
+def test_demo_page_resumes_an_upload_after_going_offline(kinto, page, tmp_path):
+    """Resumable mode: the page goes offline mid-upload, comes back, and the upload goes
+    on from where the server says it stopped, ending with the record describing the file."""
+    lines = b"".join(b"%08d,some value\n" % n for n in range(300_000))  # 5.4 MiB of CSV
+    source = tmp_path / "big.csv"
+    source.write_bytes(lines)
+    message = page.locator("#message")
+    page.goto(f"{kinto.url}/demo")
+    page.fill("#user", "alice")
+    page.fill("#password", "secret")
+    page.click("#signin button")
+    page.fill("#bucket", "gallery")
+    page.fill("#collection", "tables")
+    page.click("#pick button")
+    expect(message).to_have_text("Opened gallery/tables.")
+
+    def slow_pieces(route):
+        time.sleep(0.25)  # a slow link: time to go offline between two pieces
+        route.continue_()
+
+    page.route("**/uploads/**", slow_pieces)
+    page.set_input_files("#file", str(source))
+    page.fill("#record-id", "big")
+    page.check("#resumable")
+    page.click("#upload button")
+    page.wait_for_function("() => document.getElementById('progress').value >= 35")
+    page.context.set_offline(True)
+    expect(message).to_contain_text("Connection lost at", timeout=15_000)
+    time.sleep(0.5)
+    page.context.set_offline(False)
+    expect(message).to_contain_text("Uploaded big.csv", timeout=30_000)
+    record = kinto.record("big", "/v1/buckets/gallery/collections/tables").json()["data"]
+    assert record["attachment"]["hash"] == hashlib.sha256(lines).hexdigest()
+    assert page.evaluate("() => localStorage.length") == 0
