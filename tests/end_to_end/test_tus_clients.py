@@ -5,6 +5,7 @@ with the record describing the file, on local storage, S3 and GCS."""
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import os
 import socket
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 from tusclient import client as tus
+from tusclient.exceptions import TusCommunicationError
+from tusclient.storage.filestorage import FileStorage
 
 from ..helpers.gcs import gcs_attachment_settings
 from ..helpers.kinto_apps import files_under, s3_kinto_settings
@@ -230,3 +233,36 @@ def test_tus_js_client_stopped_then_resumed_by_another_process(server, tus_js, t
     record = requests.get(f"{url}{COLLECTION}/records/r4", auth=USER, timeout=30).json()
     assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
     assert list(spool.iterdir()) == []
+
+
+# tuspy needs a file path for its URL storage (it closes a given stream to fingerprint
+# it) and then leaves that file open.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_tuspys_url_storage_cannot_pass_one_records_upload_for_anothers(server, tmp_path):
+    """tuspy 1.1.0 keys stored URLs by file content alone: the same file sent to a second
+    record looks up the first record's upload. That one is gone once finished, so tuspy
+    fails loudly (404) instead of reporting a success it did not have."""
+    url, files, spool = server
+    source = tmp_path / "same.txt"
+    source.write_bytes(b"the same file\n" * 1000)
+    urls = FileStorage(str(tmp_path / "tuspy-urls.json"))
+
+    def send(record_id: str) -> None:
+        tus.TusClient(
+            f"{url}{COLLECTION}/records/{record_id}/attachment",
+            headers={"Authorization": AUTHORIZATION},
+        ).uploader(
+            file_path=str(source),
+            metadata={"filename": "same.txt"},
+            store_url=True,
+            url_storage=urls,
+        ).upload()
+
+    send("r5")
+    with pytest.raises(TusCommunicationError):
+        send("r6")
+    r6 = requests.get(f"{url}{COLLECTION}/records/r6", auth=USER, timeout=30)
+    assert r6.status_code == 404
+    urls._db.close()
+    gc.collect()  # tuspy's open files are closed here, under this test's warning filters
