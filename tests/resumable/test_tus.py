@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import threading
 import time
 
 import pytest
+from webob import Request
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, auth, build_app
 
@@ -220,3 +223,42 @@ def test_discovery_and_capability(tus):
     created = create(tus, 3, headers={"Origin": "https://app.example"})
     exposed = created.headers["Access-Control-Expose-Headers"]
     assert "Location" in exposed and "Upload-Offset" in exposed
+
+
+def test_two_patches_at_one_offset_one_wins(storage_root, tmp_path):
+    """The offset check and the write are one step (the upload's lock): a PATCH arriving
+    while another one writes at the same offset gets 409, and only one piece is kept."""
+    app = build_app(
+        storage_root,
+        **{"resumable.spool_path": str(tmp_path / "spool"), "lock_timeout_seconds": "0.3"},
+    )
+    tus = Uploads(app, storage_root)
+    location = create(tus, 10).headers["Location"]
+    path = location.removeprefix("http://localhost")
+    writing, answers = threading.Event(), []
+
+    class SlowBody(io.BytesIO):
+        def read(self, size=-1):
+            writing.set()
+            time.sleep(0.6)  # longer than the other PATCH waits for the lock
+            return super().read(size)
+
+    def first():
+        request = Request.blank(
+            path, method="PATCH", headers={**ALICE, **TUS, **STREAM, "Upload-Offset": "0"}
+        )
+        request.environ["wsgi.input"] = SlowBody(b"abcde")
+        request.environ["CONTENT_LENGTH"] = "5"
+        answers.append(request.get_response(app.app).status_int)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    writing.wait(5)
+    second = patch(tus, location, 0, b"vwxyz", status=409)
+    thread.join(5)
+    assert answers == [204]
+    assert second.json["code"] == 409
+    assert tus.app.head(location, headers={**ALICE, **TUS}).headers["Upload-Offset"] == "5"
+    patch(tus, location, 5, b"fghij")
+    stored = tus.record("r1")["data"]["attachment"]
+    assert tus.path_of(stored["location"]).read_bytes() == b"abcdefghij"
