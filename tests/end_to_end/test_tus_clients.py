@@ -8,10 +8,13 @@ import base64
 import gc
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ from tusclient.storage.filestorage import FileStorage
 from ..helpers.gcs import gcs_attachment_settings
 from ..helpers.kinto_apps import files_under, s3_kinto_settings
 from ..helpers.postgres import kinto_postgresql_settings, write_kinto_ini
-from ..helpers.servers import HOST, free_port, start_gunicorn
+from ..helpers.servers import HOST, GunicornServer, free_port, start_gunicorn
 from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.integration
@@ -42,6 +45,14 @@ uploader = client.TusClient(url, headers={"Authorization": sys.argv[4]}).uploade
 uploader.upload()
 print(uploader.offset)
 """
+
+
+@dataclass
+class Deployment:
+    url: str
+    files: Callable[[], set[str]]
+    spool: Path
+    gunicorn: GunicornServer
 
 
 @pytest.fixture(params=["local", "s3", "gcs"])
@@ -88,13 +99,13 @@ def server(request, postgres_url, tmp_path: Path):
         url = gunicorn.url
         for path in ("/v1/buckets/b", COLLECTION):
             requests.put(url + path, json={}, auth=USER, timeout=30).raise_for_status()
-        yield url, files, spool
+        yield Deployment(url, files, spool, gunicorn)
     finally:
         gunicorn.stop()
 
 
 def test_an_interrupted_upload_is_resumed_by_another_process(server, tmp_path):
-    url, files, spool = server
+    url, files, spool = server.url, server.files, server.spool
     source = tmp_path / "model.bin"
     content = os.urandom(5 * MiB + 123)
     source.write_bytes(content)
@@ -124,7 +135,7 @@ def test_an_interrupted_upload_is_resumed_by_another_process(server, tmp_path):
 
 
 def test_checksummed_chunks_from_tuspy(server, tmp_path):
-    url, files, spool = server
+    url, spool = server.url, server.spool
     source = tmp_path / "notes.txt"
     content = b"line\n" * 300_000
     source.write_bytes(content)
@@ -146,7 +157,7 @@ def test_checksummed_chunks_from_tuspy(server, tmp_path):
 def test_a_patch_cut_mid_body_keeps_what_arrived(server, tmp_path):
     """The connection drops half-way through a PATCH: the bytes that arrived are kept,
     HEAD says how many, and the upload goes on from there."""
-    url, files, spool = server
+    url, spool = server.url, server.spool
     content = os.urandom(3 * MiB)
     endpoint = f"{url}{COLLECTION}/records/r3/attachment"
     created = requests.post(
@@ -220,7 +231,7 @@ def node(script: Path, *args: str) -> list[str]:
 
 
 def test_tus_js_client_stopped_then_resumed_by_another_process(server, tus_js, tmp_path):
-    url, files, spool = server
+    url, spool = server.url, server.spool
     source = tmp_path / "model.bin"
     content = os.urandom(4 * MiB + 77)
     source.write_bytes(content)
@@ -243,7 +254,7 @@ def test_tuspys_url_storage_cannot_pass_one_records_upload_for_anothers(server, 
     """tuspy 1.1.0 keys stored URLs by file content alone: the same file sent to a second
     record looks up the first record's upload. That one is gone once finished, so tuspy
     fails loudly (404) instead of reporting a success it did not have."""
-    url, files, spool = server
+    url = server.url
     source = tmp_path / "same.txt"
     source.write_bytes(b"the same file\n" * 1000)
     urls = FileStorage(str(tmp_path / "tuspy-urls.json"))
@@ -266,3 +277,58 @@ def test_tuspys_url_storage_cannot_pass_one_records_upload_for_anothers(server, 
     assert r6.status_code == 404
     urls._db.close()
     gc.collect()  # tuspy's open files are closed here, under this test's warning filters
+
+
+def test_a_worker_killed_mid_patch_loses_nothing_that_was_kept(server, tmp_path):
+    """The worker writing a PATCH dies (SIGKILL): what reached the spool stays, HEAD says
+    how much, and the upload goes on from there with another worker."""
+    url, spool = server.url, server.spool
+    content = os.urandom(3 * MiB)
+    tus_headers = {"Authorization": AUTHORIZATION, "Tus-Resumable": "1.0.0"}
+    created = requests.post(
+        f"{url}{COLLECTION}/records/r7/attachment",
+        headers={
+            **tus_headers,
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": "filename " + base64.b64encode(b"killed.bin").decode(),
+        },
+        timeout=30,
+    )
+    location = created.headers["Location"]
+    workers = set(server.gunicorn.worker_pids())
+    sock = socket.create_connection((HOST, int(url.rsplit(":", 1)[1])), timeout=30)
+    sock.sendall(
+        (
+            f"PATCH {location.split(url, 1)[1]} HTTP/1.1\r\nHost: {HOST}\r\n"
+            f"Authorization: {AUTHORIZATION}\r\nTus-Resumable: 1.0.0\r\n"
+            "Content-Type: application/offset+octet-stream\r\n"
+            f"Upload-Offset: 0\r\nContent-Length: {len(content)}\r\n\r\n"
+        ).encode()
+        + content[: 2 * MiB]
+    )
+    time.sleep(0.5)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    sock.close()
+    for _ in range(100):
+        replaced = set(server.gunicorn.worker_pids())
+        if len(replaced) == 2 and not replaced & workers:
+            break
+        time.sleep(0.1)
+    head = requests.head(location, headers=tus_headers, timeout=30)
+    offset = int(head.headers["Upload-Offset"])
+    assert 0 <= offset <= 2 * MiB
+    rest = requests.patch(
+        location,
+        data=content[offset:],
+        headers={
+            **tus_headers,
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": str(offset),
+        },
+        timeout=60,
+    )
+    assert rest.status_code == 204, rest.text
+    record = requests.get(f"{url}{COLLECTION}/records/r7", auth=USER, timeout=30).json()
+    assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
+    assert list(spool.iterdir()) == []
