@@ -105,7 +105,7 @@ def server(request, postgres_url, tmp_path: Path):
 
 
 def test_an_interrupted_upload_is_resumed_by_another_process(server, tmp_path):
-    url, files, spool = server.url, server.files, server.spool
+    url, files = server.url, server.files
     source = tmp_path / "model.bin"
     content = os.urandom(5 * MiB + 123)
     source.write_bytes(content)
@@ -131,11 +131,11 @@ def test_an_interrupted_upload_is_resumed_by_another_process(server, tmp_path):
     assert attachment["size"] == len(content)
     assert attachment["filename"] == "model.bin"
     assert len(files()) == 1
-    assert list(spool.iterdir()) == []
+    assert list(server.spool.iterdir()) == []
 
 
 def test_checksummed_chunks_from_tuspy(server, tmp_path):
-    url, spool = server.url, server.spool
+    url = server.url
     source = tmp_path / "notes.txt"
     content = b"line\n" * 300_000
     source.write_bytes(content)
@@ -151,13 +151,13 @@ def test_checksummed_chunks_from_tuspy(server, tmp_path):
         uploader.upload()
     record = requests.get(f"{url}{COLLECTION}/records/r2", auth=USER, timeout=30).json()
     assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
-    assert list(spool.iterdir()) == []
+    assert list(server.spool.iterdir()) == []
 
 
 def test_a_patch_cut_mid_body_keeps_what_arrived(server, tmp_path):
     """The connection drops half-way through a PATCH: the bytes that arrived are kept,
     HEAD says how many, and the upload goes on from there."""
-    url, spool = server.url, server.spool
+    url = server.url
     content = os.urandom(3 * MiB)
     endpoint = f"{url}{COLLECTION}/records/r3/attachment"
     created = requests.post(
@@ -191,20 +191,29 @@ def test_a_patch_cut_mid_body_keeps_what_arrived(server, tmp_path):
             break
         time.sleep(0.1)
     assert offset == MiB + 4321
+    finish(server, location, content, offset, "r3")
+
+
+def finish(server: Deployment, location: str, content: bytes, offset: int, record_id: str):
+    """Send the rest of ``content`` from ``offset``; the record then describes it all, and
+    the spool is empty."""
     rest = requests.patch(
         location,
         data=content[offset:],
         headers={
-            **tus_headers,
+            "Authorization": AUTHORIZATION,
+            "Tus-Resumable": "1.0.0",
             "Content-Type": "application/offset+octet-stream",
             "Upload-Offset": str(offset),
         },
         timeout=60,
     )
     assert rest.status_code == 204, rest.text
-    record = requests.get(f"{url}{COLLECTION}/records/r3", auth=USER, timeout=30).json()
+    record = requests.get(
+        f"{server.url}{COLLECTION}/records/{record_id}", auth=USER, timeout=30
+    ).json()
     assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
-    assert list(spool.iterdir()) == []
+    assert list(server.spool.iterdir()) == []
 
 
 NODE_CLIENTS = Path(__file__).resolve().parents[1] / "node"
@@ -231,7 +240,7 @@ def node(script: Path, *args: str) -> list[str]:
 
 
 def test_tus_js_client_stopped_then_resumed_by_another_process(server, tus_js, tmp_path):
-    url, spool = server.url, server.spool
+    url = server.url
     source = tmp_path / "model.bin"
     content = os.urandom(4 * MiB + 77)
     source.write_bytes(content)
@@ -243,7 +252,7 @@ def test_tus_js_client_stopped_then_resumed_by_another_process(server, tus_js, t
     assert (resumed_location, done, int(size)) == (location, "done", len(content))
     record = requests.get(f"{url}{COLLECTION}/records/r4", auth=USER, timeout=30).json()
     assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
-    assert list(spool.iterdir()) == []
+    assert list(server.spool.iterdir()) == []
 
 
 # tuspy needs a file path for its URL storage (it closes a given stream to fingerprint
@@ -282,7 +291,7 @@ def test_tuspys_url_storage_cannot_pass_one_records_upload_for_anothers(server, 
 def test_a_worker_killed_mid_patch_loses_nothing_that_was_kept(server, tmp_path):
     """The worker writing a PATCH dies (SIGKILL): what reached the spool stays, HEAD says
     how much, and the upload goes on from there with another worker."""
-    url, spool = server.url, server.spool
+    url = server.url
     content = os.urandom(3 * MiB)
     tus_headers = {"Authorization": AUTHORIZATION, "Tus-Resumable": "1.0.0"}
     created = requests.post(
@@ -318,17 +327,4 @@ def test_a_worker_killed_mid_patch_loses_nothing_that_was_kept(server, tmp_path)
     head = requests.head(location, headers=tus_headers, timeout=30)
     offset = int(head.headers["Upload-Offset"])
     assert 0 <= offset <= 2 * MiB
-    rest = requests.patch(
-        location,
-        data=content[offset:],
-        headers={
-            **tus_headers,
-            "Content-Type": "application/offset+octet-stream",
-            "Upload-Offset": str(offset),
-        },
-        timeout=60,
-    )
-    assert rest.status_code == 204, rest.text
-    record = requests.get(f"{url}{COLLECTION}/records/r7", auth=USER, timeout=30).json()
-    assert record["data"]["attachment"]["hash"] == hashlib.sha256(content).hexdigest()
-    assert list(spool.iterdir()) == []
+    finish(server, location, content, offset, "r7")
