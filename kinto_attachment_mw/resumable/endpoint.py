@@ -248,7 +248,6 @@ class ResumableUploads:
         gone afterwards, unless storage failed (then a PATCH of no bytes retries)."""
         record = state.record
         environ = request.environ
-        existing = self.endpoint.authorize(environ, record)
         policy = self.settings.policy_for(record.bucket_id, record.collection_id)
         stored = NewFile(self.storage, state.length, counted=True)
 
@@ -260,6 +259,7 @@ class ResumableUploads:
             return state.fields
 
         try:
+            existing = self.endpoint.authorize(environ, record)  # Kinto's word, now
             self.endpoint.store(request, record, existing, stored, receive)
         except StorageUnavailable:
             raise

@@ -262,3 +262,20 @@ def test_two_patches_at_one_offset_one_wins(storage_root, tmp_path):
     patch(tus, location, 5, b"fghij")
     stored = tus.record("r1")["data"]["attachment"]
     assert tus.path_of(stored["location"]).read_bytes() == b"abcdefghij"
+
+
+def test_permission_revoked_before_the_last_piece(tus, tmp_path):
+    """The last PATCH gets Kinto's refusal, and the upload is gone (nothing stored)."""
+    collection = "/v1/buckets/b/collections/c"
+    tus.app.put_json(
+        collection, {"permissions": {"write": ["system.Authenticated"]}}, headers=ALICE
+    )
+    bob = auth("bob")
+    location = create(tus, 6, headers={"Authorization": bob["Authorization"]}).headers["Location"]
+    headers = {**bob, **TUS, **STREAM}
+    tus.app.patch(location, b"abc", headers={**headers, "Upload-Offset": "0"}, status=204)
+    tus.app.patch_json(collection, {"permissions": {"write": []}}, headers=ALICE)
+    refused = tus.app.patch(location, b"def", headers={**headers, "Upload-Offset": "3"}, status=403)
+    assert refused.json["code"] == 403
+    assert tus.files() == set() and list((tmp_path / "spool").iterdir()) == []
+    tus.app.get(f"{RECORDS}/r1", headers=ALICE, status=404)
