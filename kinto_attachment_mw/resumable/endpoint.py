@@ -13,7 +13,6 @@ upload does (:meth:`AttachmentEndpoint.store`), with that request's credentials.
 from __future__ import annotations
 
 import hmac
-import itertools
 import time
 
 from webob import Request, Response
@@ -49,7 +48,7 @@ from .spool import Spool, UploadState
 
 _READ = 1024 * 1024
 _UPLOAD_METHODS = "HEAD,PATCH,DELETE,OPTIONS,POST"
-#: Expired uploads removed by each creation, at most (gc removes the rest).
+#: Unfinished uploads each creation looks at for expired ones (gc removes the rest).
 _SWEEP = 20
 
 
@@ -109,7 +108,7 @@ class ResumableUploads:
                 f"Upload-Length ({length} bytes) exceeds the limit "
                 f"({policy.max_size_bytes} bytes).",
             )
-        for expired in itertools.islice(self.spool.expired(), _SWEEP):
+        for expired in self.spool.expired(look_at=_SWEEP):
             self.spool.remove(expired.id)
         content_type = metadata.get("filetype") or metadata.get("mimetype") or metadata.get("type")
         state = UploadState(

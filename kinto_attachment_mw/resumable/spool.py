@@ -6,6 +6,7 @@ disagree; a request that changes an upload holds its lock (:meth:`Spool.lock_nam
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -106,17 +107,19 @@ class Spool:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(upload_id, suffix))
 
-    def expired(self, now: float | None = None) -> Iterator[UploadState]:
-        """Every upload past its expiry (gc removes them), streamed."""
+    def expired(
+        self, now: float | None = None, look_at: int | None = None
+    ) -> Iterator[UploadState]:
+        """Uploads past their expiry (gc removes them), streamed; among the first
+        ``look_at`` uploads only, when given (a request's share of the cleaning)."""
         now = time.time() if now is None else now
         try:
             entries = os.scandir(self.folder)
         except FileNotFoundError:
             return
         with entries:
-            for entry in entries:
-                if not entry.name.endswith(".json"):
-                    continue
+            states = (entry for entry in entries if entry.name.endswith(".json"))
+            for entry in itertools.islice(states, look_at):
                 with contextlib.suppress(StorageUnavailable):
                     state = self.load(entry.name[: -len(".json")])
                     if state is not None and state.expires_at <= now:
