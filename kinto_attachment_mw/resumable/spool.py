@@ -61,9 +61,9 @@ class Spool:
     def create(self, state: UploadState) -> None:
         try:
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            self._save(state)  # first: whatever else a crash leaves, expiry finds it
             with open(self._path(state.id, ".part"), "xb"):
                 pass
-            self._save(state)
         except OSError as error:
             self.remove(state.id)
             raise StorageUnavailable(f"cannot start a resumable upload: {error}") from error
@@ -95,8 +95,7 @@ class Spool:
     @contextlib.contextmanager
     def appending(self, upload_id: str) -> Iterator:
         """The part file, opened to add bytes at its end."""
-        with open(self._path(upload_id, ".part"), "r+b") as part:
-            part.seek(0, os.SEEK_END)
+        with open(self._path(upload_id, ".part"), "ab") as part:
             yield part
 
     def reader(self, upload_id: str):
