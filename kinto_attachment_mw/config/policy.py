@@ -64,6 +64,9 @@ class Policy:
     max_size_bytes: int = 0  # 0: no limit
     gzipped: bool = False
     check_content: bool = True  # the first bytes must not contradict the extension
+    #: Files downloaded only through the record (Kinto's read permission decides): no
+    #: public ACL, not served by ``serve_path``, ``location`` the download URL.
+    private: bool = False
 
     def allows_extension(self, extension: str) -> bool:
         return self.extensions is None or extension.lower() in self.extensions
@@ -158,6 +161,7 @@ POLICY_PARSERS = {
     "keep_old_files": parse_bool,
     "gzipped": parse_bool,
     "check_content": parse_bool,
+    "private": parse_bool,
     "extensions": _parse_extensions,
     "mimetypes": _parse_mimetypes,
     "max_size_bytes": parse_size,

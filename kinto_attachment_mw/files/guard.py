@@ -12,6 +12,7 @@ from ..locks import RecordLocks, file_lock
 from ..protocol import errors
 from ..protocol.paths import RecordPath
 from ..storage import Storage
+from .locations import PrivateLocation, key_of
 
 
 class AttachmentGuard:
@@ -43,8 +44,7 @@ class AttachmentGuard:
             return None
         if not isinstance(new, dict):
             raise errors.attachment_tampered()
-        location = new.get("location")
-        key = self.storage.key_for(location) if isinstance(location, str) else None
+        key = key_of(self.storage, new)
         if key is None:
             raise errors.attachment_tampered()
         with self.locks.hold(file_lock(key)):
@@ -60,6 +60,9 @@ class AttachmentGuard:
                 return None
             if stored.hash != new.get("hash") or stored.size != new.get("size"):
                 raise errors.attachment_tampered()
+            private = PrivateLocation.parse(new.get("location"))
+            if private is not None and private.owner != stored.owner:
+                raise errors.attachment_tampered()  # whose readers may download it
             shared = stored.owner != record
             if not (shared and key in noted):
                 self.storage.note_reference(key, shared=shared)

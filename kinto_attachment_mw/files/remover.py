@@ -19,6 +19,7 @@ from ..protocol.errors import AttachmentError
 from ..protocol.paths import RecordPath
 from ..storage import Storage, StorageUnavailable
 from ..storage.metadata import StoredFileMetadata
+from .locations import key_for
 
 logger = logging.getLogger(__name__)
 
@@ -124,15 +125,17 @@ class FileRemover:
         planned_at: float | None = None,
     ) -> None:
         """Remove the file of an ``attachment`` that ``owner`` no longer references (Kinto
-        has committed), unless it is at the ``keep`` location."""
+        has committed), unless it is the file stored under ``keep``."""
         if not isinstance(attachment, dict):
             return
         location = attachment.get("location")
-        if not isinstance(location, str) or location == keep:
+        if not isinstance(location, str):
             return
-        key = self.storage.key_for(location)
+        key = key_for(self.storage, location)
         if key is None:
             logger.warning("Not removing %r: outside this attachment storage", location)
+            return
+        if key == keep:
             return
         digest = attachment.get("hash")
         self.remove(

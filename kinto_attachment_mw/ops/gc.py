@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..files.locations import key_for
 from ..files.remover import FileRemover, Removal, Verdict
 from ..locks import ProcessLocks
 from ..storage import Storage, StoredFileInfo
@@ -126,7 +127,7 @@ def _load_refs(database, kinto_storage, storage: Storage, page_size: int, report
             if not isinstance(location, str):
                 report.outside += 1
                 continue
-            key = storage.key_for(location)
+            key = key_for(storage, location)
             if key is not None:
                 yield key, record_uri, location, 0
                 continue
@@ -234,11 +235,7 @@ class _RecentReferences:
         if self._keys is None:
             changed = iter_attachments(self.kinto_storage, self.page_size, self.since_ms)
             locations = (attachment.get("location") for _, attachment in changed)
-            self._keys = {
-                self.storage.key_for(location)
-                for location in locations
-                if isinstance(location, str)
-            }
+            self._keys = {key_for(self.storage, location) for location in locations}
         return key in self._keys
 
 

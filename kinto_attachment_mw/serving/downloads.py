@@ -12,14 +12,18 @@ stored: the ``.gz`` its hash describes.
 
 from __future__ import annotations
 
+import mimetypes
 from urllib.parse import quote
 
 from webob import Request, Response
 
+from ..files.locations import KEY_PARAMETER, PrivateLocation, key_of
 from ..protocol import errors
 from ..protocol.client import KintoClient
 from ..protocol.paths import ATTACHMENT_FIELD, RecordPath
 from ..storage import LocalStorage, Storage
+from ..storage.base import is_attachment_key
+from ..storage.metadata import StoredFileMetadata
 from .file_server import serve_file
 
 
@@ -37,22 +41,38 @@ class Downloads:
         self.accel_path = accel_path
 
     def __call__(self, request: Request, record: RecordPath) -> Response:
-        found = self.kinto.call(request.environ, "GET", record.url_path)
-        if found.status != 200:
-            raise errors.KintoAnswer(found.response)
-        data = (found.body or {}).get("data") or {}
-        attachment = data.get(ATTACHMENT_FIELD)
-        location = attachment.get("location") if isinstance(attachment, dict) else None
-        key = self.storage.key_for(location) if isinstance(location, str) else None
-        if key is None:
+        attachment = self._readable_attachment(request.environ, record)
+        current = key_of(self.storage, attachment)
+        asked = request.GET.getall(KEY_PARAMETER)
+        key = asked[0] if asked else current
+        if key is not None and not is_attachment_key(key):
+            key = None
+        stored = self.storage.metadata(key) if key is not None else None
+        if key is None or (key != current and not _owned_by(stored, record, asked)):
+            # A URL may name an older file of this record (copies elsewhere keep it), never
+            # a file of another record: who may read this record decides for its files only.
             raise errors.AttachmentError(
                 404,
                 errors.Errno.MISSING_RESOURCE,
-                "This record has no attachment stored here.",
+                "This record has no attachment stored here."
+                if not asked
+                else "This record's attachment is no longer that file: read the record again"
+                " for its current location.",
                 details={"id": record.record_id, "resource_name": "attachment"},
             )
-        content_type = str(attachment.get("mimetype") or "application/octet-stream")
-        disposition = content_disposition(str(attachment.get("filename") or key.rsplit("/")[-1]))
+        owner = _private_owner(stored, attachment if key == current else None)
+        if owner is not None and owner != record:
+            # A copy of a private file: those who may read the record it was uploaded
+            # for decide, as they do when following its location.
+            self._readable_attachment(request.environ, owner)
+        if key == current:
+            content_type = str(attachment.get("mimetype") or "application/octet-stream")
+            name = str(attachment.get("filename") or key.rsplit("/")[-1])
+            digest = attachment.get("hash")
+        else:
+            content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+            name, digest = key.rsplit("/")[-1], stored.hash if stored else None
+        disposition = content_disposition(name)
         if isinstance(self.storage, LocalStorage) and self.accel_path:
             # nginx sends the bytes (Range and all) from its ``internal`` location: no
             # gunicorn thread is held for as long as the download takes.
@@ -62,7 +82,6 @@ class Downloads:
             response.cache_control = "private, no-cache"
             return response
         if isinstance(self.storage, LocalStorage):
-            digest = attachment.get("hash")
             return serve_file(
                 request,
                 self.storage,
@@ -75,6 +94,27 @@ class Downloads:
         response = Response(status=307, location=url, content_type=None)
         response.cache_control = "private, no-store"  # the URL is a credential
         return response
+
+    def _readable_attachment(self, environ: dict, record: RecordPath) -> dict | None:
+        """The record's ``attachment``, read with the caller's credentials: Kinto's 401,
+        403 or 404 is the answer when they may not read it."""
+        found = self.kinto.call(environ, "GET", record.url_path)
+        if found.status != 200:
+            raise errors.KintoAnswer(found.response)
+        attachment = ((found.body or {}).get("data") or {}).get(ATTACHMENT_FIELD)
+        return attachment if isinstance(attachment, dict) else None
+
+
+def _owned_by(stored: StoredFileMetadata | None, record: RecordPath, asked: list[str]) -> bool:
+    return len(asked) == 1 and stored is not None and stored.owner == record
+
+
+def _private_owner(stored: StoredFileMetadata | None, attachment: dict | None) -> RecordPath | None:
+    """The record whose readers may download a private file (``None``: a public file)."""
+    if stored is not None and stored.private:
+        return stored.owner
+    location = PrivateLocation.parse(attachment.get("location")) if attachment else None
+    return location.owner if location is not None else None
 
 
 def content_disposition(filename: str) -> str:

@@ -35,6 +35,9 @@ class FileServer:
         key = key[len(self.prefix) :]
         if is_hidden(key):
             raise errors.not_found()  # temporary files, metadata sidecars
+        stored = self.storage.metadata(key)
+        if stored is not None and stored.private:
+            raise errors.not_found()  # downloaded through its record only, as Kinto allows
         return serve_file(
             request,
             self.storage,

@@ -41,6 +41,14 @@ def is_hidden(key: str) -> bool:
     return any(segment.startswith(".") for segment in key.split("/"))
 
 
+def is_attachment_key(key: str) -> bool:
+    """Whether ``key`` may name an attachment: relative, no empty segment (a folder), not
+    hidden (metadata, temporary files)."""
+    if not key or "://" in key or key.startswith("/"):
+        return False
+    return all(key.split("/")) and not is_hidden(key)
+
+
 @dataclass(frozen=True)
 class StoredFileInfo:
     """What a listing tells of a stored file, without reading it."""
@@ -80,12 +88,15 @@ class Storage(abc.ABC):
         self.base_url = base_url
 
     @abc.abstractmethod
-    def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
+    def open_writer(
+        self, key: str, content_type: str, size_hint: int | None = None, *, private: bool = False
+    ) -> FileWriter:
         """Start storing a file under ``key`` (or a free variant of it).
 
         ``size_hint``, when known, is an upper bound of the file's size (the request's
         Content-Length, the size limit): a backend that sends files in parts picks a part
-        size from it. Writing more than that is not refused by the writer.
+        size from it. Writing more than that is not refused by the writer. A ``private``
+        file gets no public ACL (S3, GCS).
         """
 
     @abc.abstractmethod
@@ -156,8 +167,4 @@ class Storage(abc.ABC):
         if not location.startswith(prefix):
             return None
         key = location[len(prefix) :]
-        if not key or "://" in key or key.startswith("/"):
-            return None
-        if any(not part for part in key.split("/")) or is_hidden(key):
-            return None  # folders, metadata and temporary files are never attachments
-        return key
+        return key if is_attachment_key(key) else None

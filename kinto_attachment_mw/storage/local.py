@@ -60,7 +60,9 @@ class LocalStorage(Storage):
             raise UnsafePath(key)
         return path
 
-    def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
+    def open_writer(
+        self, key: str, content_type: str, size_hint: int | None = None, *, private: bool = False
+    ) -> FileWriter:
         path = self.path_of(key)
         for _ in range(_MAX_FOLDER_ATTEMPTS):
             try:

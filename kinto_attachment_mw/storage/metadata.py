@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from ..protocol.paths import RecordPath
 
-#: Fields kept as plain strings in text metadata; any other is JSON (size: int, shared: bool).
+#: Fields kept as plain strings in text metadata; any other is JSON (size: int, shared and
+#: private: bool).
 _STRING_FIELDS = frozenset({"record", "hash"})
 
 #: How far the clocks of the hosts sharing a storage may disagree; a reference noted this
@@ -34,6 +35,9 @@ class StoredFileMetadata:
     shared: bool = False
     #: When a record was last given this file (seconds since the epoch).
     referenced_at: float | None = None
+    #: Served only to those who may read its owner record: no public ACL, not served
+    #: by ``serve_path`` (``kinto.attachment.private``).
+    private: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """The stored form; its keys are those files already stored carry."""
@@ -46,6 +50,8 @@ class StoredFileMetadata:
             stored["shared"] = True
         if self.referenced_at is not None:
             stored["referenced_at"] = self.referenced_at
+        if self.private:
+            stored["private"] = True
         return stored
 
     @classmethod
@@ -62,6 +68,7 @@ class StoredFileMetadata:
             hash=hash_ if isinstance(hash_, str) else None,
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             shared=stored.get("shared") is True,
+            private=stored.get("private") is True,
             referenced_at=(
                 float(referenced_at)
                 if isinstance(referenced_at, (int, float)) and not isinstance(referenced_at, bool)

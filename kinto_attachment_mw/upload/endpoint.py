@@ -101,7 +101,7 @@ class AttachmentEndpoint:
         written: KintoResponse | None = None
         try:
             fields = receive()
-            metadata = stored.commit(record)
+            metadata = stored.commit(record, request.host_url + request.script_name)
             body = {"data": {**fields.get("data", {}), ATTACHMENT_FIELD: metadata}}
             if "permissions" in fields:
                 body["permissions"] = fields["permissions"]
@@ -109,7 +109,7 @@ class AttachmentEndpoint:
                 written, existing = self._write_on_latest(environ, record, body, existing)
                 if _succeeded(written) and existing:
                     self.remover.remove_dropped(
-                        existing.get(ATTACHMENT_FIELD), record, keep=metadata["location"]
+                        existing.get(ATTACHMENT_FIELD), record, keep=stored.key
                     )
         except BaseException:
             if not _succeeded(written):  # once the record references it, the file stays

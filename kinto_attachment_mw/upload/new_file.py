@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from ..config import Policy
+from ..files.locations import PrivateLocation
 from ..protocol import errors
 from ..protocol.paths import RecordPath
 from ..storage import FileWriter, Storage, StorageUnavailable
@@ -42,10 +43,12 @@ class NewFile:
         self.head: HeldHead | None = None
         self.writer: FileWriter | None = None
         self.key: str | None = None
+        self.private = False
 
     def open(self, part: FilePart, policy: Policy, record: RecordPath) -> HeldHead:
         """Check the name; storing starts once the first bytes said what the file is."""
         self.filename = client_filename(part.filename)
+        self.private = policy.private
         if not self.filename:
             raise errors.invalid_body("Filename is required.")
         extension = extension_of(self.filename).lstrip(".")
@@ -73,13 +76,15 @@ class NewFile:
         if bound is not None and policy.gzipped:
             bound = gzip_size_bound(bound)
         self.writer = self.storage.open_writer(
-            key, GZIP_MIMETYPE if policy.gzipped else self.mimetype, bound
+            key, GZIP_MIMETYPE if policy.gzipped else self.mimetype, bound, private=self.private
         )
         self.gzip = GzipSink(self.writer) if policy.gzipped else None
         self.sink = HashingSink(self.gzip or self.writer, policy.max_size_bytes, self.counted)
         return self.sink
 
-    def commit(self, owner: RecordPath) -> dict:
+    def commit(self, owner: RecordPath, api_root: str) -> dict:
+        """Make the file visible; the record's ``attachment``. A private file's location
+        is its download URL under ``api_root`` (the URL the API's ``/v1`` is under)."""
         assert self.head is not None
         self.head.finish()
         assert self.writer is not None and self.sink is not None
@@ -95,11 +100,18 @@ class NewFile:
             self.gzip.finish()
             stored = self.gzip.stored
         digest, size = stored.hexdigest, stored.size
-        self.key = self.writer.commit(StoredFileMetadata(owner, hash=digest, size=size))
+        self.key = self.writer.commit(
+            StoredFileMetadata(owner, hash=digest, size=size, private=self.private)
+        )
+        location = (
+            PrivateLocation(owner, self.key).url(api_root)
+            if self.private
+            else self.storage.url(self.key)
+        )
         metadata = {
             "filename": self.filename,
             "hash": digest,
-            "location": self.storage.url(self.key),
+            "location": location,
             "mimetype": self.mimetype,
             "size": size,
         }

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote
 
 from webob import Request, Response
 
+from ..files.locations import key_for
 from ..protocol import errors
 from ..protocol.client import environ_key
 from ..protocol.paths import ATTACHMENT_FIELD, Kind, Route, route_of
@@ -41,7 +42,8 @@ class BatchEndpoint:
             _Step.of(request.environ, index, sub) for index, sub in enumerate(removals.requests)
         ]
         steps = [step for step in steps if step is not None]
-        written = {step.attached_location for step in steps if step.attached_location}
+        storage = self.writes.remover.storage
+        written = {key_for(storage, step.attached_location) for step in steps} - {None}
         noted = [
             self.writes.note_copies(step.environ, step.method, step.route, _SUB_STYLE, step.body)
             for step in steps

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from webob import Request, Response
 
 from ..files.guard import AttachmentGuard
+from ..files.locations import key_of
 from ..files.remover import FileRemover
 from ..locks import RecordLocks
 from ..protocol.client import KintoClient, ListingRefused
@@ -115,7 +116,7 @@ class KintoWrites:
         keep: frozenset[str] = frozenset(),
     ) -> None:
         """Kinto answered: remove what its answer confirms is no longer referenced, but
-        files at the ``keep`` locations."""
+        the files stored under the ``keep`` keys."""
         if to_remove.flush:
             if status == 202:
                 self.remover.remove_all()
@@ -128,7 +129,7 @@ class KintoWrites:
                 self.max_removals,
             )
         for owner, attachment in to_remove.confirmed(status, body).items():
-            if attachment.get("location") not in keep:
+            if key_of(self.remover.storage, attachment) not in keep:
                 self.remover.remove_dropped(attachment, owner, planned_at=to_remove.planned_at)
 
     def note_copies(
@@ -207,8 +208,8 @@ class KintoWrites:
         if method != "DELETE":
             new = attachment_after(method, style, body, current)
             self.guard.check(new, previous, record, noted)
-            if _location(new) == _location(previous):
-                return None  # same file, or still none
+            if _location(new) == _location(previous) or self._same_stored_file(new, previous):
+                return None  # same file (its location perhaps made private), or still none
         if not isinstance(previous, dict):
             return None
         return FilesToRemove({record: previous})
@@ -251,6 +252,10 @@ class KintoWrites:
                 else Route(child_kind, child_id)
             )
             yield from self._beneath(environ, child, [])
+
+    def _same_stored_file(self, new: object, previous: object) -> bool:
+        key = key_of(self.remover.storage, new)
+        return key is not None and key == key_of(self.remover.storage, previous)
 
     def record_lock(self, environ: dict, route: Route) -> str:
         """The name of a record's lock: its URI under the caller's real bucket."""

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.unit
 class FaultyStorage(LocalStorage):
     fail_on: set[str] = set()
 
-    def open_writer(self, key, content_type, size_hint=None):
+    def open_writer(self, key, content_type, size_hint=None, *, private=False):
         if "open" in self.fail_on:
             raise StorageUnavailable("disk on fire")
         writer = super().open_writer(key, content_type, size_hint)

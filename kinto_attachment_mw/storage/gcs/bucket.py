@@ -106,9 +106,12 @@ class GCSBucket:
         blob.cache_control = self.settings.cache_control
         return blob
 
-    @property
-    def acl_params(self) -> dict[str, str]:
-        return {"predefined_acl": self.settings.acl} if self.settings.acl else {}
+    def acl_params(self, private: bool = False) -> dict[str, str]:
+        """The configured predefined ACL, ``private`` when the file is; none under
+        uniform bucket-level access (IAM decides)."""
+        if not self.settings.acl:
+            return {}
+        return {"predefined_acl": "private" if private else self.settings.acl}
 
     @property
     def call_params(self) -> dict:

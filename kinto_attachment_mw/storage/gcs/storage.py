@@ -60,10 +60,12 @@ class GCSStorage(Storage):
         as its process; tests make many)."""
         self.bucket.client.close()
 
-    def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
+    def open_writer(
+        self, key: str, content_type: str, size_hint: int | None = None, *, private: bool = False
+    ) -> FileWriter:
         if not key or key.startswith("/") or "\x00" in key:
             raise StorageUnavailable(f"cannot write {key!r}: not a relative key")
-        return GCSWriter(self.bucket, key, content_type)
+        return GCSWriter(self.bucket, key, content_type, private=private)
 
     def delete(self, key: str) -> None:
         self.bucket.delete(key)

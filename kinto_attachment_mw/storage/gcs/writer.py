@@ -32,9 +32,10 @@ class GCSWriter(ChunkedWriter):
 
     thread_name = "gcs-chunks"
 
-    def __init__(self, bucket: GCSBucket, key: str, content_type: str):
+    def __init__(self, bucket: GCSBucket, key: str, content_type: str, *, private: bool = False):
         super().__init__(key)
         self._bucket = bucket
+        self._acl = bucket.acl_params(private)
         self._content_type = content_type
         self._session: str | None = None
         self._sent_bytes = 0  # bytes GCS holds of the resumable upload
@@ -70,7 +71,7 @@ class GCSWriter(ChunkedWriter):
                     content,
                     content_type=self._content_type,
                     if_generation_match=0,
-                    **bucket.acl_params,
+                    **self._acl,
                     **bucket.call_params,
                 )
                 return key
@@ -94,7 +95,7 @@ class GCSWriter(ChunkedWriter):
                 content_type=self._content_type,
                 if_generation_match=0,
                 checksum=None,
-                **bucket.acl_params,
+                **self._acl,
                 **bucket.call_params,
             )
         except GCS_ERRORS as error:

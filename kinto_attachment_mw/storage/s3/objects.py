@@ -98,9 +98,12 @@ class S3Objects:
                 return None
             raise unavailable("head_object", key, error) from error
 
-    @property
-    def acl_params(self) -> dict[str, str]:
-        return {"ACL": self.acl} if self.acl else {}
+    def acl_params(self, private: bool = False) -> dict[str, str]:
+        """The configured ACL; ``private`` when the file is (no ACL at all when none is
+        configured: the bucket's own rules apply, ACLs may be disabled there)."""
+        if not self.acl:
+            return {}
+        return {"ACL": "private" if private else self.acl}
 
     def checksum_params(self, body: PartBody) -> dict[str, str]:
         """The CRC32 S3 checks the body against: what botocore sends by default."""
@@ -112,7 +115,8 @@ class S3Objects:
         self.call("delete_object", key, Key=key)
 
     def replace_metadata(self, key: str, head: dict, metadata: StoredFileMetadata) -> None:
-        """Copy the object onto itself with new user metadata, keeping its type and ACL.
+        """Copy the object onto itself with new user metadata, keeping its type; its ACL
+        follows the metadata (public unless ``private``).
 
         Objects over :data:`COPY_LIMIT` (``CopyObject``'s maximum) are copied in parts.
         """
@@ -121,7 +125,7 @@ class S3Objects:
             "MetadataDirective": "REPLACE",
             "ContentType": head.get("ContentType", "application/octet-stream"),
             "CopySourceIfMatch": head["ETag"],
-            **self.acl_params,
+            **self.acl_params(metadata.private),
         }
         source = {"Bucket": self.bucket, "Key": key}
         if head["ContentLength"] <= self.copy_limit:

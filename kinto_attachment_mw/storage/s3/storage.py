@@ -45,10 +45,12 @@ class S3Storage(S3Objects, Storage):
             self, settings, part_size=part_size, copy_limit=copy_limit, client_config=client_config
         )
 
-    def open_writer(self, key: str, content_type: str, size_hint: int | None = None) -> FileWriter:
+    def open_writer(
+        self, key: str, content_type: str, size_hint: int | None = None, *, private: bool = False
+    ) -> FileWriter:
         if not key or key.startswith("/") or "\x00" in key:
             raise StorageUnavailable(f"cannot write {key!r}: not a relative key")
-        return S3Writer(self, key, content_type, size_hint)
+        return S3Writer(self, key, content_type, size_hint, private=private)
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None

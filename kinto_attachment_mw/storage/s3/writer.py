@@ -31,10 +31,17 @@ class S3Writer(ChunkedWriter):
     thread_name = "s3-parts"
 
     def __init__(
-        self, storage: S3Objects, key: str, content_type: str, size_hint: int | None = None
+        self,
+        storage: S3Objects,
+        key: str,
+        content_type: str,
+        size_hint: int | None = None,
+        *,
+        private: bool = False,
     ):
         super().__init__(key)
         self._storage = storage
+        self._acl = storage.acl_params(private)
         self._content_type = content_type
         self._size_hint = size_hint
         self._upload_id: str | None = None
@@ -72,7 +79,7 @@ class S3Writer(ChunkedWriter):
                     Metadata=encode_metadata(metadata),
                     IfNoneMatch="*",
                     **checksum,
-                    **storage.acl_params,
+                    **self._acl,
                 )
                 return key
             except S3_ERRORS as error:
@@ -94,7 +101,7 @@ class S3Writer(ChunkedWriter):
             key,
             Key=key,
             ContentType=self._content_type,
-            **storage.acl_params,
+            **self._acl,
         )
         self._key, self._upload_id = key, answer["UploadId"]
 

@@ -148,7 +148,7 @@ def test_upload_gives_the_storage_its_content_length_as_upper_bound(storage_root
     hints = []
 
     class Recording(LocalStorage):
-        def open_writer(self, key, content_type, size_hint=None):
+        def open_writer(self, key, content_type, size_hint=None, *, private=False):
             hints.append(size_hint)
             return super().open_writer(key, content_type, size_hint)
 

@@ -1,0 +1,189 @@
+"""``kinto.attachment.private``: a private resource's files are downloaded through their
+record only (Kinto's read permission decides), never served publicly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from kinto_attachment_mw.files.locations import PrivateLocation
+from kinto_attachment_mw.protocol.paths import RecordPath
+
+from ..helpers.gcs import build_gcs_app
+from ..helpers.kinto_apps import ALICE, Uploads, build_app, build_s3_app
+from .test_downloads import CALLERS, CAROL, CONTENT, collection
+
+PRIVATE = {"resources.b.secret.private": "true"}
+SECRET = "/v1/buckets/b/collections/secret/records"
+OPEN = "/v1/buckets/b/collections/open/records"
+
+
+def deployment(app) -> dict[str, dict]:
+    """A file in the private collection ``secret`` and one in the public ``open``; the
+    uploads' answers (the records' attachments)."""
+    Uploads(app)
+    attachments = {}
+    for name, public in (("secret", False), ("open", True)):
+        path = collection(app, name, public)
+        attachments[name] = app.post(
+            f"{path}/records/r1/attachment",
+            upload_files=[("attachment", "numbers.csv", CONTENT)],
+            headers=ALICE,
+        ).json
+    return attachments
+
+
+def local_app(storage_root, **settings):
+    return build_app(
+        storage_root,
+        serve_path="/attachments",
+        base_url="http://localhost/attachments/",
+        **PRIVATE,
+        **settings,
+    )
+
+
+def path_of(location: str) -> str:
+    parts = urlsplit(location)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_a_private_location_is_the_download_url_kinto_guards(storage_root, method):
+    app = local_app(storage_root)
+    attachments = deployment(app)
+    location = attachments["secret"]["location"]
+    key = PrivateLocation.parse(location).key
+    assert location == f"http://localhost{SECRET}/r1/attachment?key={key}"
+    assert attachments["open"]["location"].startswith("http://localhost/attachments/")
+    for who, headers in CALLERS.items():
+        kinto = app.get(f"{SECRET}/r1", headers=headers, expect_errors=True)
+        answer = getattr(app, method)(path_of(location), headers=headers, status="*")
+        assert answer.status_int == kinto.status_int, who
+        if kinto.status_int == 200:
+            assert answer.headers["ETag"] == f'"{hashlib.sha256(CONTENT).hexdigest()}"'
+            assert answer.body == (CONTENT if method == "get" else b"")
+        elif method == "get":
+            assert answer.json == kinto.json
+    # Not reachable by its key, as the public file is.
+    getattr(app, method)(f"/attachments/{key}", status=404)
+    public_key = attachments["open"]["location"].removeprefix("http://localhost/attachments/")
+    assert getattr(app, method)(f"/attachments/{public_key}").status_int == 200
+    assert json.loads((storage_root / f".{key}.meta").read_text())["private"] is True
+
+
+@pytest.mark.unit
+def test_the_capability_says_where_files_are_private(storage_root):
+    app = local_app(storage_root, **{"resources.b.private": "true"})
+    assert app.get("/v1/").json["capabilities"]["attachments"]["private"] == {
+        "default": False,
+        "resources": {"b": True, "b/secret": True},
+    }
+
+
+@pytest.mark.unit
+def test_a_copy_of_a_private_file_is_for_the_readers_of_its_owner(storage_root):
+    """Copied onto a record of a public collection, a private file is still downloaded by
+    those who may read the record it was uploaded for only."""
+    app = local_app(storage_root)
+    secret = deployment(app)["secret"]
+    app.put_json(f"{OPEN}/copy", {"data": {"attachment": secret}}, headers=ALICE)
+    assert app.get(f"{OPEN}/copy").json["data"]["attachment"] == secret  # anyone reads it
+    app.get(f"{OPEN}/copy/attachment", status=401)
+    assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
+    app.get(path_of(secret["location"]), status=401)
+    # Replaced on its record, the old file stays for the copy, for the owner's readers.
+    app.post(
+        f"{SECRET}/r1/attachment",
+        upload_files=[("attachment", "numbers.csv", b"new numbers\n")],
+        headers=ALICE,
+    )
+    assert app.get(path_of(secret["location"]), headers=CAROL).body == CONTENT
+    assert app.get(f"{SECRET}/r1/attachment", headers=CAROL).body == b"new numbers\n"
+
+
+@pytest.mark.unit
+def test_a_url_cannot_name_another_records_file(storage_root):
+    app = local_app(storage_root)
+    attachments = deployment(app)
+    key = PrivateLocation.parse(attachments["secret"]["location"]).key
+    # The public record is readable by anyone; its URL does not serve the private file.
+    answer = app.get(f"{OPEN}/r1/attachment?key={key}", status=404)
+    assert "no longer that file" in answer.json["message"]
+    app.get(f"{OPEN}/r1/attachment?key=../../etc/passwd", status=404)
+    # Nor can a record be given a private location that names another owner.
+    forged = {
+        **attachments["secret"],
+        "location": PrivateLocation(RecordPath("b", "open", "r2"), key).url("http://localhost"),
+    }
+    answer = app.put_json(f"{OPEN}/r2", {"data": {"attachment": forged}}, headers=ALICE, status=400)
+    assert answer.json["errno"] == 107
+
+
+@pytest.mark.unit
+def test_rewriting_a_location_to_another_form_keeps_the_file(storage_root):
+    """What ``privatize`` does to records: the same stored file under its public URL, then
+    back; the file is not taken for a dropped one."""
+    app = build_app(storage_root, base_url="http://localhost/attachments/")
+    uploads = Uploads(app, storage_root)
+    attachment = uploads.upload("r1", "a.txt", b"abc").json
+    key = attachment["location"].removeprefix("http://localhost/attachments/")
+    private = PrivateLocation(RecordPath("b", "c", "r1"), key).url("http://localhost")
+    record = "/v1/buckets/b/collections/c/records/r1"
+    for location in (private, attachment["location"]):
+        changed = {**attachment, "location": location}
+        app.patch_json(record, {"data": {"attachment": changed}}, headers=ALICE)
+        assert uploads.files() == {key}
+        assert app.get(f"{record}/attachment", headers=ALICE).body == b"abc"
+
+
+@pytest.mark.integration
+def test_s3_private_objects_have_no_public_acl(moto):
+    bucket = moto.new_bucket()
+    app = build_s3_app(bucket, moto.url, **{"aws.acl": "public-read"}, **PRIVATE)
+    attachments = deployment(app)
+    storage = app.app.storage
+    keys = {
+        "secret": PrivateLocation.parse(attachments["secret"]["location"]).key,
+        "open": storage.key_for(attachments["open"]["location"]),
+    }
+    public = {
+        name: any(
+            grant["Grantee"].get("URI", "").endswith("/global/AllUsers")
+            for grant in storage.client.get_object_acl(Bucket=bucket, Key=key)["Grants"]
+        )
+        for name, key in keys.items()
+    }
+    assert public == {"secret": False, "open": True}
+    assert requests.get(f"{moto.url}/{bucket}/{keys['open']}", timeout=30).content == CONTENT
+    assert requests.get(f"{moto.url}/{bucket}/{keys['secret']}", timeout=30).status_code == 403
+    for who, headers in CALLERS.items():
+        kinto = app.get(f"{SECRET}/r1", headers=headers, expect_errors=True)
+        answer = app.get(path_of(attachments["secret"]["location"]), headers=headers, status="*")
+        assert answer.status_int == (307 if kinto.status_int == 200 else kinto.status_int), who
+        if answer.status_int == 307:
+            assert requests.get(answer.headers["Location"], timeout=30).content == CONTENT
+
+
+@pytest.mark.integration
+def test_gcs_private_objects_have_no_public_acl(fake_gcs):
+    app = build_gcs_app(fake_gcs.new_bucket(), fake_gcs.url, **PRIVATE)
+    attachments = deployment(app)
+    storage = app.app.storage
+    keys = {
+        "secret": PrivateLocation.parse(attachments["secret"]["location"]).key,
+        "open": storage.key_for(attachments["open"]["location"]),
+    }
+    blobs = {name: storage.bucket.get(key) for name, key in keys.items()}
+    for blob in blobs.values():
+        blob.acl.reload()
+    # fake-gcs-server keeps ACLs but serves every object: the ACL is what is checked.
+    public = {name: "allUsers" in {e["entity"] for e in blob.acl} for name, blob in blobs.items()}
+    assert public == {"secret": False, "open": True}
+    assert blobs["secret"].metadata["private"] == "true"
+    assert "private" not in blobs["open"].metadata
