@@ -1,6 +1,8 @@
 """``kinto-attachment-mw``: operator commands, run next to the Kinto deployment.
 
 ``kinto-attachment-mw gc --ini kinto.ini [--dry-run] [--grace 1h]``
+``kinto-attachment-mw privatize --ini kinto.ini --server URL --auth USER:PASS --bucket B
+[--collection C] [--public] [--dry-run]``
 """
 
 from __future__ import annotations
@@ -45,12 +47,77 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep files younger than this, which uploads in progress may still reference"
         " (default: 1h)",
     )
+    privatize = commands.add_parser(
+        "privatize",
+        help="make the files of a bucket or collection private (or public again, --public):"
+        " their ACL, then their records' location",
+    )
+    privatize.add_argument("--ini", required=True, help="the Kinto ini file the server runs with")
+    privatize.add_argument(
+        "--server",
+        required=True,
+        help="the API's URL as clients reach it (private locations are written under it)",
+    )
+    privatize.add_argument(
+        "--auth", required=True, help="user:password or 'Bearer TOKEN' of a record writer"
+    )
+    privatize.add_argument("--bucket", required=True)
+    privatize.add_argument("--collection", help="one collection (default: every one)")
+    privatize.add_argument("--public", action="store_true", help="make them public again instead")
+    privatize.add_argument(
+        "--dry-run", action="store_true", help="report what would change, change nothing"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "privatize":
+        return run_privatize(args)
     return run_gc(args.ini, args.grace, args.dry_run)
+
+
+def run_privatize(args: argparse.Namespace) -> int:
+    from ..config import ConfigurationError
+    from ..tools.connection import parse_auth
+    from ..tools.errors import ToolError
+    from ..wsgi import load_app
+    from .privacy import Listener, PrivacyChange, PrivacyError
+
+    name = "kinto-attachment-mw privatize"
+    try:
+        app = load_app(args.ini)
+        auth = parse_auth(args.auth)
+    except (ConfigurationError, ToolError) as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    verb = "would make" if args.dry_run else "made"
+    wanted = "public" if args.public else "private"
+    change = PrivacyChange(
+        app.storage,
+        app.settings,
+        args.server,
+        auth,
+        private=not args.public,
+        dry_run=args.dry_run,
+        listener=Listener(
+            changed=lambda record, location: print(f"{verb} {wanted}: {record.uri} -> {location}"),
+            left=lambda record, reason: print(f"left: {record.uri}: {reason}"),
+        ),
+    )
+    try:
+        report = change.run(args.bucket, args.collection)
+    except (PrivacyError, OSError) as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    for resource in report.skipped_collections:
+        print(f"skipped: {resource}: the ini does not make its files {wanted}")
+    print(
+        f"Records: {report.changed} {verb} {wanted}, {report.unchanged} already {wanted},"
+        f" {report.copies} copies of other collections' files left as they are,"
+        f" {report.outside} outside this storage, {report.failures} failed."
+    )
+    return 1 if report.failures else 0
 
 
 def run_gc(ini_path: str, grace_seconds: float, dry_run: bool) -> int:

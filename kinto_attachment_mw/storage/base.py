@@ -9,6 +9,7 @@ contract tests (``tests/storage/test_contract.py``).
 from __future__ import annotations
 
 import abc
+import dataclasses
 import posixpath
 import time
 from collections.abc import Callable, Iterator
@@ -131,6 +132,12 @@ class Storage(abc.ABC):
         collection removes a file referenced after they planned to."""
         moment = time.time()
         self.update_metadata(key, lambda metadata: metadata.referenced(moment, shared))
+
+    def set_private(self, key: str, private: bool) -> None:
+        """Make a stored file private (no public ACL, not served by ``serve_path``) or
+        public again. A file stored without metadata (by the older plugin) only has its
+        ACL changed."""
+        self.update_metadata(key, lambda metadata: dataclasses.replace(metadata, private=private))
 
     @abc.abstractmethod
     def scan(self) -> Iterator[StoredFileInfo]:

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 import requests
 from kinto_http import BearerTokenAuth, Client, KintoException
 
+from ..files.locations import PrivateLocation
 from .errors import ToolError, describe
 
 TIMEOUT = 60
@@ -90,5 +91,11 @@ class Remote:
             f"/records/{record_id}/attachment"
         )
 
-    def file_url(self, base_url: str, location: str) -> str:
-        return urljoin(base_url, location)
+    def file_source(self, base_url: str, location: str) -> tuple[str, requests.Session]:
+        """Where a ``location`` is downloaded from, and with which session: a private
+        file through its record on this server, with the credentials; any other file
+        (perhaps on a CDN) without them."""
+        private = PrivateLocation.parse(location)
+        if private is not None:
+            return private.url(self.server.removesuffix("/v1")), self.http
+        return urljoin(base_url, location), self.files

@@ -78,10 +78,10 @@ class Downloader:
         if target.is_file() and sha256_of(target)[0] == content_hash(record):
             progress.skip(size)
             return "skipped"
-        url = self.remote.file_url(base_url, attachment["location"])
+        url, session = self.remote.file_source(base_url, attachment["location"])
         with temp_beside(target) as part:
             with progress.file(target.name, size) as advance:
-                got = self.fetch(url, part, advance)
+                got = self.fetch(session, url, part, advance)
             check("the downloaded file", got, attachment)
             original = original_of(record)
             if original is None:
@@ -96,9 +96,11 @@ class Downloader:
                 plain.replace(target)
         return "downloaded"
 
-    def fetch(self, url: str, part: Path, advance: Advance) -> tuple[str, int]:
+    def fetch(
+        self, session: requests.Session, url: str, part: Path, advance: Advance
+    ) -> tuple[str, int]:
         try:
-            with self.remote.files.get(url, stream=True, timeout=TIMEOUT) as response:
+            with session.get(url, stream=True, timeout=TIMEOUT) as response:
                 if response.status_code != 200:
                     raise ToolError(f"GET {url} answered {response.status_code}")
                 return write_hashing(response.iter_content(BLOCK), part, advance)

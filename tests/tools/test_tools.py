@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from kinto_http import Client
 
 from kinto_attachment_mw.tools import resumable
 from kinto_attachment_mw.tools.cli import main
@@ -29,13 +30,19 @@ from ..helpers.servers import free_port
 pytestmark = pytest.mark.integration
 
 SCRIPT = str(Path(sys.executable).with_name("kinto-attachment"))
+#: Files of this collection of the tools' server are private.
+PRIVATE_COLLECTION = "secret"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[Kinto, Path]]:
     tmp = tmp_path_factory.mktemp("tools")
     gunicorn, root = kinto_ini_server(
-        tmp, attachment={"kinto.attachment.extensions": "default+archives"}
+        tmp,
+        attachment={
+            "kinto.attachment.extensions": "default+archives",
+            f"kinto.attachment.resources.b.{PRIVATE_COLLECTION}.private": "true",
+        },
     )
     try:
         yield Kinto(gunicorn), root
@@ -379,3 +386,35 @@ def test_resumable_and_gzip_are_one_or_the_other(collection, capsys, tmp_path):
     code = main(["upload", *collection.args, "--resumable", "--gzip", *files])
     assert code == 2
     assert "--resumable and --gzip" in capsys.readouterr().err
+
+
+def test_private_files_download_with_the_credentials(server, capsys, tmp_path):
+    """A private file's location is its record's download URL: the tool follows it with
+    the credentials it was given; kinto-http's ``download_attachment`` sends none."""
+    kinto = server[0]
+    collection = Collection(kinto, PRIVATE_COLLECTION)
+    assert collection.run(capsys, "upload", *write_files(tmp_path / "in", FILES)) == (
+        "3 uploaded, 0 skipped, 0 failed"
+    )
+    record = collection.records()[record_id_for("notes.txt")]
+    location = record["attachment"]["location"]
+    assert location.startswith(f"{kinto.url}{collection.path}/records/{record['id']}/attachment?")
+    assert requests.get(location, timeout=30).status_code == 401
+    out = tmp_path / "out"
+    assert collection.run(capsys, "download", "--folder", str(out)) == (
+        "3 downloaded, 0 skipped, 0 failed"
+    )
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == FILES
+
+    client = Client(
+        server_url=f"{kinto.url}/v1",
+        auth=("alice", "secret"),
+        bucket="b",
+        collection=PRIVATE_COLLECTION,
+    )
+    with pytest.raises(requests.HTTPError) as refused:
+        client.download_attachment(record, filepath=str(tmp_path / "k.txt"))
+    assert refused.value.response.status_code == 401
+    # What README tells kinto-http users to do instead:
+    answer = requests.get(location, auth=client.session.auth, timeout=30)
+    assert answer.content == FILES["notes.txt"]

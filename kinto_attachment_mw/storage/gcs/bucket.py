@@ -148,6 +148,16 @@ class GCSBucket:
         except GCS_ERRORS as error:
             raise unavailable("patch", blob.name, error) from error
 
+    def set_acl(self, key: str, private: bool) -> None:
+        """Replace the object's ACL by the predefined one (none under uniform access)."""
+        acl = self.acl_params(private).get("predefined_acl")
+        if acl is None:
+            return
+        try:
+            self.bucket.blob(key).acl.save_predefined(acl, client=self.client)
+        except GCS_ERRORS as error:
+            raise unavailable("acl", key, error) from error
+
     def blobs(self) -> Iterator[storage.Blob]:
         """Every object, page by page."""
         try:

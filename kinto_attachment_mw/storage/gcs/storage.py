@@ -103,6 +103,10 @@ class GCSStorage(Storage):
         blob = self.bucket.get(key)
         return None if blob is None else _info(blob)
 
+    def set_private(self, key: str, private: bool) -> None:
+        super().set_private(key, private)
+        self.bucket.set_acl(key, private)
+
     def update_metadata(
         self, key: str, change: Callable[[StoredFileMetadata], StoredFileMetadata]
     ) -> None:

@@ -82,6 +82,14 @@ class S3Storage(S3Objects, Storage):
             return None
         return StoredFileInfo(key, head["ContentLength"], head["LastModified"].timestamp())
 
+    def set_private(self, key: str, private: bool) -> None:
+        """The metadata's copy onto itself sets the ACL too; a file without metadata
+        gets its ACL alone."""
+        if self.metadata(key) is not None:
+            super().set_private(key, private)
+        elif self.acl:
+            self.call("put_object_acl", key, Key=key, **self.acl_params(private))
+
     def update_metadata(
         self, key: str, change: Callable[[StoredFileMetadata], StoredFileMetadata]
     ) -> None:

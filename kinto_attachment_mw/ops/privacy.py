@@ -1,0 +1,154 @@
+"""Turning a bucket or collection private later (or public again): its files' ACL and
+metadata first, then its records' ``location``, rewritten through Kinto's HTTP API with
+an operator's credentials, so that Kinto's permissions, history and events apply.
+
+Only files uploaded for records of the resource change: a record there that holds a copy
+of another resource's file is reported and left alone (that file follows its own
+resource). Running it again finishes what a run cut short left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import requests
+
+from ..config import Settings
+from ..files.locations import PrivateLocation, key_for
+from ..protocol.paths import ATTACHMENT_FIELD, RecordPath
+from ..storage import Storage, StorageUnavailable
+
+TIMEOUT = 60
+PAGE_SIZE = 200
+
+
+class PrivacyError(Exception):
+    """The change cannot start (a refused credential, an unknown resource, an ini that
+    says otherwise)."""
+
+
+@dataclass
+class PrivacyReport:
+    changed: int = 0
+    unchanged: int = 0  # already as wanted
+    copies: int = 0  # files of another resource, left alone
+    outside: int = 0  # locations this storage did not produce
+    failures: int = 0
+    skipped_collections: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """What the command prints as it goes."""
+
+    changed: Callable[[RecordPath, str], None] = lambda record, location: None
+    left: Callable[[RecordPath, str], None] = lambda record, reason: None
+
+
+class PrivacyChange:
+    def __init__(
+        self,
+        storage: Storage,
+        settings: Settings,
+        server: str,
+        auth,
+        private: bool,
+        dry_run: bool = False,
+        listener: Listener = Listener(),
+    ):
+        """``server``: the API's URL as clients reach it (``.../v1``); private locations
+        are written under it."""
+        self.storage = storage
+        self.settings = settings
+        self.api = server.rstrip("/")
+        if not self.api.endswith("/v1"):
+            self.api += "/v1"
+        self.http = requests.Session()
+        self.http.auth = auth
+        self.private = private
+        self.dry_run = dry_run
+        self.listener = listener
+        self.report = PrivacyReport()
+
+    def run(self, bucket_id: str, collection_id: str | None) -> PrivacyReport:
+        wanted = "private" if self.private else "public"
+        if collection_id is not None:
+            if self.settings.policy_for(bucket_id, collection_id).private != self.private:
+                raise PrivacyError(
+                    f"the ini does not say files of {bucket_id}/{collection_id} are {wanted}:"
+                    f" set kinto.attachment.resources.{bucket_id}.{collection_id}.private ="
+                    f" {str(self.private).lower()} (and restart) first, so that new uploads"
+                    " are too"
+                )
+            collections = [collection_id]
+        else:
+            collections = [item["id"] for item in self._list(f"/buckets/{bucket_id}/collections")]
+        for collection in collections:
+            if self.settings.policy_for(bucket_id, collection).private != self.private:
+                self.report.skipped_collections.append(f"{bucket_id}/{collection}")
+                continue
+            path = f"/buckets/{bucket_id}/collections/{collection}/records"
+            for record in self._list(path, has_attachment="true"):
+                self._change(RecordPath(bucket_id, collection, record["id"]), record)
+        return self.report
+
+    def _change(self, record: RecordPath, data: dict) -> None:
+        attachment = data.get(ATTACHMENT_FIELD)
+        location = attachment.get("location") if isinstance(attachment, dict) else None
+        key = key_for(self.storage, location)
+        if key is None:
+            self.report.outside += 1
+            self.listener.left(record, f"{location!r} is not a location of this storage")
+            return
+        try:
+            stored = self.storage.metadata(key)
+            owner = stored.owner if stored is not None and stored.owner else record
+            if (owner.bucket_id, owner.collection_id) != (record.bucket_id, record.collection_id):
+                self.report.copies += 1
+                self.listener.left(record, f"a copy of {owner.uri}'s file, which stays as it is")
+                return
+            target = (
+                PrivateLocation(owner, key).url(self.api.removesuffix("/v1"))
+                if self.private
+                else self.storage.url(key)
+            )
+            already = stored is None or stored.private == self.private
+            if target == location and already:
+                self.report.unchanged += 1
+                return
+            if not self.dry_run:
+                self.storage.set_private(key, self.private)  # first: the old URL stops now
+                self._rewrite(record, data, {**attachment, "location": target})
+        except (StorageUnavailable, requests.RequestException, PrivacyError) as error:
+            self.report.failures += 1
+            self.listener.left(record, f"failed: {error}")
+            return
+        self.report.changed += 1
+        self.listener.changed(record, target)
+
+    def _rewrite(self, record: RecordPath, data: dict, attachment: dict) -> None:
+        """A merge-patch of the attachment alone, if the record did not change since it
+        was read (else it is read again and the file's location checked anew)."""
+        answer = self.http.patch(
+            self.api + record.uri,
+            json={"data": {ATTACHMENT_FIELD: attachment}},
+            headers={"If-Match": f'"{data["last_modified"]}"'},
+            timeout=TIMEOUT,
+        )
+        if answer.status_code == 412:
+            raise PrivacyError("the record changed meanwhile: run the command again")
+        if answer.status_code != 200:
+            raise PrivacyError(f"Kinto answered {answer.status_code}: {answer.text[:300]}")
+
+    def _list(self, path: str, **params: str) -> Iterator[dict]:
+        url: str | None = self.api + path
+        query: dict | None = {"_limit": str(PAGE_SIZE), **params}
+        while url:
+            answer = self.http.get(url, params=query, timeout=TIMEOUT)
+            if answer.status_code != 200:
+                raise PrivacyError(
+                    f"GET {url}: Kinto answered {answer.status_code}: {answer.text[:300]}"
+                )
+            yield from answer.json()["data"]
+            url, query = answer.headers.get("Next-Page"), None

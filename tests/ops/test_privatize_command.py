@@ -1,0 +1,118 @@
+"""``kinto-attachment-mw privatize``: a collection made private after its files were
+uploaded (and public again), through a running server on PostgreSQL, as an operator does
+it: change the ini, restart, run the command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from kinto_attachment_mw.files.locations import PrivateLocation
+
+from ..helpers.live_server import USER, Kinto, kinto_ini_server
+from ..helpers.postgres import kinto_postgresql_settings
+
+pytestmark = pytest.mark.integration
+
+COMMAND = str(Path(sys.executable).with_name("kinto-attachment-mw"))
+BASE_URL = "http://files.example/attachments/"
+RECORDS = "/v1/buckets/b/collections/c/records"
+
+
+class Deployment:
+    """One PostgreSQL database and storage folder; a server restarted with other settings."""
+
+    def __init__(self, tmp: Path, postgres_url: str):
+        self.tmp, self.postgres_url = tmp, postgres_url
+        self.server = None
+
+    def start(self, private: bool) -> Kinto:
+        if self.server is not None:
+            self.server.stop()
+        settings = {
+            **kinto_postgresql_settings(self.postgres_url),
+            "kinto.attachment.base_url": BASE_URL,
+            "kinto.attachment.resources.b.c.private": str(private).lower(),
+        }
+        self.server, self.root = kinto_ini_server(self.tmp, attachment=settings)
+        return Kinto(self.server)
+
+    def privatize(self, *options: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [COMMAND, "privatize", "--ini", str(self.tmp / "kinto.ini")]
+            + ["--server", f"{self.server.url}/v1", "--auth", ":".join(USER), "--bucket", "b"]
+            + list(options),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+@pytest.fixture
+def deployment(tmp_path, postgres_url):
+    deployment = Deployment(tmp_path, postgres_url)
+    yield deployment
+    deployment.stop()
+
+
+def served(kinto: Kinto, location: str, **kwargs) -> requests.Response:
+    """``location`` as its server answers it (public ones name a CDN host)."""
+    parts = urlsplit(location)
+    query = "?" + parts.query if parts.query else ""
+    return requests.get(kinto.url + parts.path + query, timeout=30, **kwargs)
+
+
+def test_a_collection_made_private_then_public_again(deployment):
+    kinto = deployment.start(private=False)
+    kinto.create_collection()
+    kinto.create_collection("/v1/buckets/b/collections/other")
+    first = kinto.upload("r1", "a.txt", b"first\n", "text/plain").json()
+    kinto.upload("r2", "b.txt", b"second\n", "text/plain")
+    copy = kinto.request(
+        "PUT", "/v1/buckets/b/collections/other/records/copy", json={"data": {"attachment": first}}
+    )
+    assert copy.status_code == 201, copy.text
+    assert served(kinto, first["location"]).content == b"first\n"
+
+    refused = deployment.privatize("--collection", "c")
+    assert refused.returncode == 2
+    assert "resources.b.c.private = true" in refused.stderr
+
+    kinto = deployment.start(private=True)
+    dry = deployment.privatize("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "Records: 2 would make private" in dry.stdout
+    assert kinto.record("r1").json()["data"]["attachment"] == first
+
+    done = deployment.privatize()
+    assert done.returncode == 0, done.stderr
+    assert "Records: 2 made private, 0 already private" in done.stdout
+    assert "skipped: b/other" in done.stdout
+    records = {rid: kinto.record(rid).json()["data"]["attachment"] for rid in ("r1", "r2")}
+    location = PrivateLocation.parse(records["r1"]["location"])
+    assert location is not None and location.key == first["location"].removeprefix(BASE_URL)
+    assert records["r1"]["hash"] == first["hash"]
+    # The old public URL (kept by the copy) serves nothing any more; the record does,
+    # to those who may read it.
+    assert served(kinto, first["location"]).status_code == 404
+    assert served(kinto, records["r1"]["location"]).status_code == 401
+    assert served(kinto, records["r1"]["location"], auth=USER).content == b"first\n"
+
+    again = deployment.privatize("--collection", "c")
+    assert "Records: 0 made private, 2 already private" in again.stdout
+
+    kinto = deployment.start(private=False)
+    back = deployment.privatize("--public", "--collection", "c")
+    assert back.returncode == 0, back.stderr
+    assert "Records: 2 made public" in back.stdout
+    assert kinto.record("r1").json()["data"]["attachment"] == first
+    assert served(kinto, first["location"]).content == b"first\n"
