@@ -28,6 +28,10 @@ class LocalBackend:
         self.storage = LocalStorage(str(tmp_path / "root"), base_url="https://files.example.com/")
         self.storage.ensure_root()
 
+    def public(self, key: str) -> bool | None:
+        """Local files have no ACL: ``serve_path`` reads the metadata."""
+        return None
+
     def plant_foreign_file(self, key: str, content: bytes) -> None:
         """A file without metadata, as the older plugin stored them."""
         path = self.storage.path_of(key)
@@ -49,7 +53,13 @@ class S3Backend:
     def __init__(self, moto):
         self.client = moto.client
         self.bucket = moto.new_bucket()
-        self.storage = s3_storage(self.bucket, moto.url, "https://files.example.com/")
+        self.storage = s3_storage(
+            self.bucket, moto.url, "https://files.example.com/", acl="public-read"
+        )
+
+    def public(self, key: str) -> bool:
+        grants = self.client.get_object_acl(Bucket=self.bucket, Key=key)["Grants"]
+        return any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") for g in grants)
 
     def plant_foreign_file(self, key: str, content: bytes) -> None:
         """An object without our metadata, as the older plugin stored them."""
@@ -73,6 +83,11 @@ class GCSBackend:
         self.client = fake_gcs.client
         self.bucket = fake_gcs.new_bucket()
         self.storage = gcs_storage(self.bucket, fake_gcs.url, "https://files.example.com/")
+
+    def public(self, key: str) -> bool:
+        blob = self.client.bucket(self.bucket).blob(key)
+        blob.acl.reload()
+        return "allUsers" in {entry["entity"] for entry in blob.acl}
 
     def plant_foreign_file(self, key: str, content: bytes) -> None:
         """An object without our metadata, as the plugin stores them."""
@@ -101,7 +116,7 @@ def backend(request, tmp_path):
 
 
 def store(storage, key: str, content: bytes = b"content", **metadata) -> str:
-    writer = storage.open_writer(key, "text/plain")
+    writer = storage.open_writer(key, "text/plain", private=metadata.get("private", False))
     writer.write(content)
     return writer.commit(StoredFileMetadata(OWNER, size=len(content), **metadata))
 
@@ -141,6 +156,24 @@ def test_note_reference_keeps_the_other_metadata(backend):
     assert metadata.shared is True
     assert before <= metadata.referenced_at <= time.time()
     assert [info.key for info in storage.scan()] == [key]
+
+
+def test_a_private_file_stays_private_until_made_public(backend):
+    storage = backend.storage
+    key = store(storage, "p.txt", b"x", hash="h", private=True)
+    storage.note_reference(key, shared=True)  # S3 copies the object onto itself
+    assert storage.metadata(key).private is True
+    assert backend.public(key) in (False, None)
+    storage.set_private(key, False)
+    assert storage.metadata(key) == dataclasses.replace(storage.metadata(key), private=False)
+    assert storage.metadata(key).shared is True
+    assert backend.public(key) in (True, None)
+    storage.set_private(key, True)
+    assert storage.metadata(key).private is True
+    assert backend.public(key) in (False, None)
+    plain = store(storage, "q.txt", b"y")
+    assert storage.metadata(plain).private is False
+    assert backend.public(plain) in (True, None)
 
 
 def test_metadata_updates_of_a_file_without_metadata_do_nothing(backend):

@@ -79,6 +79,10 @@ def make_client(settings: GCSSettings) -> storage.Client:
         ) from error
 
 
+#: The predefined object ACLs that let a broad group read, and that group's entity.
+_BROAD_READERS = {"publicRead": "all", "authenticatedRead": "all_authenticated"}
+
+
 class GCSBucket:
     """What the storage and its writers share of one bucket."""
 
@@ -149,12 +153,19 @@ class GCSBucket:
             raise unavailable("patch", blob.name, error) from error
 
     def set_acl(self, key: str, private: bool) -> None:
-        """Replace the object's ACL by the predefined one (none under uniform access)."""
-        acl = self.acl_params(private).get("predefined_acl")
-        if acl is None:
-            return
+        """Take back (``private``) or give again what the configured predefined ACL lets
+        everyone read, as explicit entries (kept by every GCS; none under uniform access)."""
+        acl = self.settings.acl
+        if acl not in _BROAD_READERS:
+            return  # nothing public to take back or give
         try:
-            self.bucket.blob(key).acl.save_predefined(acl, client=self.client)
+            entries = self.bucket.blob(key).acl
+            entries.reload(client=self.client)
+            for name in _BROAD_READERS.values():
+                getattr(entries, name)().revoke_read()
+            if not private:
+                getattr(entries, _BROAD_READERS[acl])().grant_read()
+            entries.save(client=self.client)
         except GCS_ERRORS as error:
             raise unavailable("acl", key, error) from error
 
