@@ -304,6 +304,29 @@ async function removeAttachment(record) {
   }
 }
 
+// What a private file's location looks like: its record's download URL, naming the file.
+const PRIVATE_LOCATION = /\/records\/[^/?]+\/attachment\?(?:.*&)?key=/;
+
+async function privateBlobUrl(url) {
+  const response = await fetch(url, { headers: { Authorization: state.authorization } });
+  if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+  return URL.createObjectURL(await response.blob());
+}
+
+async function downloadPrivate(url, filename) {
+  try {
+    const blobUrl = await privateBlobUrl(url);
+    const save = Object.assign(document.createElement("a"), { href: blobUrl, download: filename });
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(blobUrl), 60_000);
+    say(`Downloaded ${filename} (private: fetched with your credentials).`, "ok");
+  } catch (error) {
+    say(`Download failed: ${error.message}`, "error");
+  }
+}
+
 function recordRow(record) {
   const row = document.createElement("tr");
   row.dataset.id = record.id;
@@ -318,13 +341,29 @@ function recordRow(record) {
     return row;
   }
   const url = new URL(attachment.location, state.baseUrl).href;
+  const isPrivate = PRIVATE_LOCATION.test(url);
   const preview = cell("");
   if ((attachment.mimetype || "").startsWith("image/")) {
-    preview.append(Object.assign(document.createElement("img"), { src: url, alt: attachment.filename }));
+    const image = Object.assign(document.createElement("img"), { alt: attachment.filename });
+    if (isPrivate) {
+      privateBlobUrl(url).then((blobUrl) => { image.src = blobUrl; }, () => {});
+    } else {
+      image.src = url;
+    }
+    preview.append(image);
   }
   const link = Object.assign(document.createElement("a"), {
     href: url, textContent: attachment.filename, target: "_blank", rel: "noopener", className: "file-link",
   });
+  if (isPrivate) {
+    // A private file's location is its record's download URL: the browser would follow
+    // a plain link without the credentials, so the page fetches it with them.
+    link.classList.add("private");
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      downloadPrivate(url, attachment.filename);
+    });
+  }
   row.append(
     preview,
     cell(link),

@@ -54,7 +54,8 @@ def png(width: int, height: int) -> bytes:
 def kinto(tmp_path_factory) -> Iterator[Kinto]:
     tmp = tmp_path_factory.mktemp("demo")
     app = ["--pythonpath", str(EXAMPLES), "serve:application"]
-    server, _ = kinto_ini_server(tmp, app=app)
+    private = {"kinto.attachment.resources.gallery.vault.private": "true"}
+    server, _ = kinto_ini_server(tmp, app=app, attachment=private)
     try:
         yield Kinto(server)
     finally:
@@ -130,6 +131,37 @@ def test_demo_page_uploads_lists_replaces_and_deletes(kinto, page, tmp_path):
     record = kinto.record("sunset", "/v1/buckets/gallery/collections/pictures").json()["data"]
     assert record["attachment"] is None
     assert requests.get(old_location, timeout=30).status_code == 404
+
+
+def test_demo_page_shows_and_downloads_private_files_with_credentials(kinto, page, tmp_path):
+    picture = tmp_path / "secret.png"
+    picture.write_bytes(png(64, 48))
+    page.goto(f"{kinto.url}/demo")
+    page.fill("#user", "alice")
+    page.fill("#password", "secret")
+    page.click("#signin button")
+    page.fill("#bucket", "gallery")
+    page.fill("#collection", "vault")
+    page.click("#pick button")
+    page.set_input_files("#file", str(picture))
+    page.fill("#record-id", "hidden")
+    page.click("#upload button")
+    expect(page.locator("#message")).to_contain_text("Uploaded secret.png")
+
+    row = page.locator('#records tr[data-id="hidden"]')
+    link = row.locator("a.file-link.private")
+    expect(link).to_have_text("secret.png")
+    location = link.get_attribute("href")
+    assert "/records/hidden/attachment?key=" in location
+    assert requests.get(location, timeout=30).status_code == 401  # a plain link would fail
+    loaded = "img => img.complete && img.naturalWidth === 64"
+    page.wait_for_function(loaded, arg=row.locator("img").element_handle())
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / "saved.png"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "secret.png"
+    assert saved.read_bytes() == picture.read_bytes()
 
 
 def test_demo_page_reports_a_refused_file(kinto, page, tmp_path):
