@@ -12,10 +12,10 @@ from ..helpers.servers import rss_bytes
 
 pytestmark = pytest.mark.integration
 
-SIZE = 256 * MiB
+SIZE = 2048 * MiB
 
 
-def test_a_large_download_streams_with_bounded_memory(kinto, tmp_path):
+def test_a_2_gib_download_streams_with_bounded_memory(kinto, tmp_path):
     source = tmp_path / "large.csv"
     expected = random_file(source, SIZE)
     uploaded, _ = streamed_upload(kinto, "large", source)
