@@ -117,6 +117,11 @@ def run_privatize(args: argparse.Namespace) -> int:
         f" {report.copies} copies of other collections' files left as they are,"
         f" {report.outside} outside this storage, {report.failures} failed."
     )
+    if report.kept_for_copies:
+        print(
+            f"Former files still referenced by other records, kept: {report.kept_for_copies}"
+            " (as they were; gc removes each once no record references it)"
+        )
     return 1 if report.failures else 0
 
 

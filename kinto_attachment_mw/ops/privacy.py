@@ -1,6 +1,8 @@
-"""Turning a bucket or collection private later (or public again): its files' ACL and
-metadata first, then its records' ``location``, rewritten through Kinto's HTTP API with
-an operator's credentials, so that Kinto's permissions, history and events apply.
+"""Turning a bucket or collection private later (or public again): each file is copied
+to where the resource's files now go (the private folder, without a public ACL, or back),
+then its record's ``location`` is rewritten through Kinto's HTTP API with an operator's
+credentials, so that Kinto's permissions, history and events apply; the middleware then
+removes the old file, as for any replaced attachment.
 
 Only files uploaded for records of the resource change: a record there that holds a copy
 of another resource's file is reported and left alone (that file follows its own
@@ -9,6 +11,8 @@ resource). Running it again finishes what a run cut short left.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,7 +21,8 @@ import requests
 from ..config import Settings
 from ..files.locations import PrivateLocation, key_for
 from ..protocol.paths import ATTACHMENT_FIELD, RecordPath
-from ..storage import Storage, StorageUnavailable
+from ..storage import Storage, StorageUnavailable, StoredFileMetadata
+from ..storage.base import private_key, public_key
 
 TIMEOUT = 60
 PAGE_SIZE = 200
@@ -35,6 +40,7 @@ class PrivacyReport:
     copies: int = 0  # files of another resource, left alone
     outside: int = 0  # locations this storage did not produce
     failures: int = 0
+    kept_for_copies: int = 0  # old files other records still reference
     skipped_collections: list[str] = field(default_factory=list)
 
 
@@ -101,6 +107,7 @@ class PrivacyChange:
             self.report.outside += 1
             self.listener.left(record, f"{location!r} is not a location of this storage")
             return
+        moved = None
         try:
             stored = self.storage.metadata(key)
             owner = stored.owner if stored is not None and stored.owner else record
@@ -108,24 +115,56 @@ class PrivacyChange:
                 self.report.copies += 1
                 self.listener.left(record, f"a copy of {owner.uri}'s file, which stays as it is")
                 return
-            target = (
-                PrivateLocation(owner, key).url(self.api.removesuffix("/v1"))
-                if self.private
-                else self.storage.url(key)
-            )
-            already = stored is None or stored.private == self.private
-            if target == location and already:
+            wanted_key = private_key(key) if self.private else public_key(key)
+            if wanted_key == key and self._location(owner, key) == location:
                 self.report.unchanged += 1
                 return
-            if not self.dry_run:
-                self.storage.set_private(key, self.private)  # first: the old URL stops now
-                self._rewrite(record, data, {**attachment, "location": target})
+            if self.dry_run:
+                self._count_changed(record, self._location(owner, wanted_key))
+                return
+            if wanted_key != key:
+                # A copy where the resource's files now go; the middleware removes the old
+                # one once Kinto committed the record's new location (unless other records
+                # reference it too).
+                moved = self.storage.copy(key, wanted_key, self._metadata(owner, attachment))
+            target = self._location(owner, moved or key)
+            self._rewrite(record, data, {**attachment, "location": target})
         except (StorageUnavailable, requests.RequestException, PrivacyError) as error:
+            if moved is not None:
+                self._discard(moved)
             self.report.failures += 1
             self.listener.left(record, f"failed: {error}")
             return
+        self._count_changed(record, target)
+        if moved is not None and self.storage.stat(key) is not None:
+            self.report.kept_for_copies += 1
+            self.listener.left(
+                record, f"{key} stays: other records reference it (gc removes it once none do)"
+            )
+
+    def _location(self, owner: RecordPath, key: str) -> str:
+        if self.private:
+            return PrivateLocation(owner, key).url(self.api.removesuffix("/v1"))
+        return self.storage.url(key)
+
+    def _metadata(self, owner: RecordPath, attachment: dict) -> StoredFileMetadata:
+        """The copy's: the record's file, as the guard will check it."""
+        size, digest = attachment.get("size"), attachment.get("hash")
+        return StoredFileMetadata(
+            owner,
+            hash=digest if isinstance(digest, str) else None,
+            size=size if isinstance(size, int) else None,
+            referenced_at=time.time(),
+            private=self.private,
+        )
+
+    def _count_changed(self, record: RecordPath, location: str) -> None:
         self.report.changed += 1
-        self.listener.changed(record, target)
+        self.listener.changed(record, location)
+
+    def _discard(self, key: str) -> None:
+        with contextlib.suppress(StorageUnavailable):  # unreferenced: gc removes it then
+            self.storage.delete(key)
 
     def _rewrite(self, record: RecordPath, data: dict, attachment: dict) -> None:
         """A merge-patch of the attachment alone, if the record did not change since it

@@ -12,7 +12,7 @@ from webob import Request, Response
 from ..config import Policy
 from ..protocol import errors
 from ..protocol.paths import wsgi_path
-from ..storage.base import is_hidden
+from ..storage.base import is_hidden, is_private_key
 from ..storage.local import LocalStorage, UnsafePath
 from ..upload.naming import mimetype_for
 from .ranges import Unsatisfiable, byte_range
@@ -33,11 +33,10 @@ class FileServer:
         if key is None or not key.startswith(self.prefix):
             raise errors.not_found()  # not UTF-8: no stored name is spelled so
         key = key[len(self.prefix) :]
-        if is_hidden(key):
-            raise errors.not_found()  # temporary files, metadata sidecars
-        stored = self.storage.metadata(key)
-        if stored is not None and stored.private:
-            raise errors.not_found()  # downloaded through its record only, as Kinto allows
+        if is_hidden(key) or is_private_key(key):
+            # Temporary files and metadata; private files, downloaded through their record
+            # only, as Kinto allows.
+            raise errors.not_found()
         return serve_file(
             request,
             self.storage,

@@ -9,7 +9,6 @@ contract tests (``tests/storage/test_contract.py``).
 from __future__ import annotations
 
 import abc
-import dataclasses
 import posixpath
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +39,25 @@ def is_hidden(key: str) -> bool:
     """Whether a key is one of the storage's own (metadata, temporary files, heartbeat
     probes): any segment starting with ``.``. Such a key is never an attachment."""
     return any(segment.startswith(".") for segment in key.split("/"))
+
+
+#: Where private files are stored: one prefix that public paths (nginx, a CDN, a bucket
+#: policy) leave out. Stored names never start with ``_`` (see ``upload/naming.py``).
+PRIVATE_FOLDER = "_private"
+
+
+def private_key(key: str) -> str:
+    """Where the private copy of a public file's ``key`` goes."""
+    return key if is_private_key(key) else f"{PRIVATE_FOLDER}/{key}"
+
+
+def public_key(key: str) -> str:
+    """Where the public copy of a private file's ``key`` goes."""
+    return key.removeprefix(PRIVATE_FOLDER + "/")
+
+
+def is_private_key(key: str) -> bool:
+    return key.startswith(PRIVATE_FOLDER + "/")
 
 
 def is_attachment_key(key: str) -> bool:
@@ -76,6 +94,26 @@ class FileWriter(abc.ABC):
     @abc.abstractmethod
     def abort(self) -> None:
         """Drop everything written so far. Safe to call more than once, or after commit."""
+
+
+def copy_through(
+    storage: Storage,
+    chunks: Iterator[bytes],
+    new_key: str,
+    content_type: str | None,
+    metadata: StoredFileMetadata,
+) -> str:
+    """A copy written as an upload is, from ``chunks`` of the source (see
+    :meth:`Storage.copy`)."""
+    writer = storage.open_writer(
+        new_key, content_type or "application/octet-stream", private=metadata.private
+    )
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+        return writer.commit(metadata)
+    finally:
+        writer.abort()
 
 
 class Storage(abc.ABC):
@@ -133,11 +171,10 @@ class Storage(abc.ABC):
         moment = time.time()
         self.update_metadata(key, lambda metadata: metadata.referenced(moment, shared))
 
-    def set_private(self, key: str, private: bool) -> None:
-        """Make a stored file private (no public ACL, not served by ``serve_path``) or
-        public again. A file stored without metadata (by the older plugin) only has its
-        ACL changed."""
-        self.update_metadata(key, lambda metadata: dataclasses.replace(metadata, private=private))
+    @abc.abstractmethod
+    def copy(self, key: str, new_key: str, metadata: StoredFileMetadata) -> str:
+        """Store a copy of ``key`` under ``new_key`` (or a free variant of it, never
+        overwriting), with ``metadata`` and the ACL it calls for; return its final key."""
 
     @abc.abstractmethod
     def scan(self) -> Iterator[StoredFileInfo]:

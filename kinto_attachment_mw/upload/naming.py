@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timezone
 
 from ..config import Policy
+from ..storage.base import private_key
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 _MAX_SEGMENT = 120
@@ -68,7 +69,8 @@ def stored_key(
     record_id: str,
     now: datetime | None = None,
 ) -> str:
-    """The relative key a new upload is stored under (``folder/name``)."""
+    """The relative key a new upload is stored under (``folder/name``; a private
+    resource's under the private folder: ``_private/folder/name``)."""
     name = safe_segment(filename)
     if policy.randomize:
         name = str(uuid.uuid4()) + extension_of(name)
@@ -85,4 +87,5 @@ def stored_key(
         record_id=safe_segment(record_id, "record"),
     )
     segments = [safe_segment(part) for part in folder.split("/") if part.strip("./ ")]
-    return "/".join([*segments, name])
+    key = "/".join([*segments, name])
+    return private_key(key) if policy.private else key

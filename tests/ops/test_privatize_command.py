@@ -76,7 +76,7 @@ def test_a_collection_made_private_then_public_again(deployment):
     kinto.create_collection()
     kinto.create_collection("/v1/buckets/b/collections/other")
     first = kinto.upload("r1", "a.txt", b"first\n", "text/plain").json()
-    kinto.upload("r2", "b.txt", b"second\n", "text/plain")
+    second = kinto.upload("r2", "b.txt", b"second\n", "text/plain").json()
     copy = kinto.request(
         "PUT", "/v1/buckets/b/collections/other/records/copy", json={"data": {"attachment": first}}
     )
@@ -97,15 +97,20 @@ def test_a_collection_made_private_then_public_again(deployment):
     assert done.returncode == 0, done.stderr
     assert "Records: 2 made private, 0 already private" in done.stdout
     assert "skipped: b/other" in done.stdout
+    assert "Former files still referenced by other records, kept: 1" in done.stdout
     records = {rid: kinto.record(rid).json()["data"]["attachment"] for rid in ("r1", "r2")}
-    location = PrivateLocation.parse(records["r1"]["location"])
-    assert location is not None and location.key == first["location"].removeprefix(BASE_URL)
+    for rid, attachment in records.items():
+        location = PrivateLocation.parse(attachment["location"])
+        assert location is not None and location.key.startswith("_private/"), rid
     assert records["r1"]["hash"] == first["hash"]
-    # The old public URL (kept by the copy) serves nothing any more; the record does,
-    # to those who may read it.
-    assert served(kinto, first["location"]).status_code == 404
+    # Only those who may read the record get its file; the old public file is gone, but
+    # where the copy in another collection still references it.
     assert served(kinto, records["r1"]["location"]).status_code == 401
     assert served(kinto, records["r1"]["location"], auth=USER).content == b"first\n"
+    assert served(kinto, second["location"]).status_code == 404
+    assert served(kinto, first["location"]).content == b"first\n"
+    private_url = BASE_URL + PrivateLocation.parse(records["r2"]["location"]).key
+    assert served(kinto, private_url).status_code == 404  # never served by serve_path
 
     again = deployment.privatize("--collection", "c")
     assert "Records: 0 made private, 2 already private" in again.stdout
@@ -114,5 +119,8 @@ def test_a_collection_made_private_then_public_again(deployment):
     back = deployment.privatize("--public", "--collection", "c")
     assert back.returncode == 0, back.stderr
     assert "Records: 2 made public" in back.stdout
-    assert kinto.record("r1").json()["data"]["attachment"] == first
-    assert served(kinto, first["location"]).content == b"first\n"
+    public = {rid: kinto.record(rid).json()["data"]["attachment"] for rid in ("r1", "r2")}
+    assert public["r2"] == second  # its old name was free again
+    assert public["r1"]["location"].startswith(BASE_URL) and public["r1"] != first
+    assert served(kinto, public["r1"]["location"]).content == b"first\n"
+    assert served(kinto, private_url).status_code == 404

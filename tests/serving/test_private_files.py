@@ -74,7 +74,9 @@ def test_a_private_location_is_the_download_url_kinto_guards(storage_root, metho
     getattr(app, method)(f"/attachments/{key}", status=404)
     public_key = attachments["open"]["location"].removeprefix("http://localhost/attachments/")
     assert getattr(app, method)(f"/attachments/{public_key}").status_int == 200
-    assert json.loads((storage_root / f".{key}.meta").read_text())["private"] is True
+    folder, name = key.rsplit("/", 1)
+    assert folder == "_private"  # one prefix that public paths leave out
+    assert json.loads((storage_root / folder / f".{name}.meta").read_text())["private"] is True
 
 
 @pytest.mark.unit

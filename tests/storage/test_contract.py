@@ -29,8 +29,12 @@ class LocalBackend:
         self.storage.ensure_root()
 
     def public(self, key: str) -> bool | None:
-        """Local files have no ACL: ``serve_path`` reads the metadata."""
+        """Local files have no ACL: private ones are under the private folder."""
         return None
+
+    def read(self, key: str) -> bytes:
+        with open(self.storage.path_of(key), "rb") as stored:
+            return stored.read()
 
     def plant_foreign_file(self, key: str, content: bytes) -> None:
         """A file without metadata, as the older plugin stored them."""
@@ -56,6 +60,9 @@ class S3Backend:
         self.storage = s3_storage(
             self.bucket, moto.url, "https://files.example.com/", acl="public-read"
         )
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def public(self, key: str) -> bool:
         grants = self.client.get_object_acl(Bucket=self.bucket, Key=key)["Grants"]
@@ -83,6 +90,9 @@ class GCSBackend:
         self.client = fake_gcs.client
         self.bucket = fake_gcs.new_bucket()
         self.storage = gcs_storage(self.bucket, fake_gcs.url, "https://files.example.com/")
+
+    def read(self, key: str) -> bytes:
+        return self.client.bucket(self.bucket).blob(key).download_as_bytes()
 
     def public(self, key: str) -> bool:
         blob = self.client.bucket(self.bucket).blob(key)
@@ -158,22 +168,33 @@ def test_note_reference_keeps_the_other_metadata(backend):
     assert [info.key for info in storage.scan()] == [key]
 
 
-def test_a_private_file_stays_private_until_made_public(backend):
+def test_a_private_file_stays_private(backend):
     storage = backend.storage
     key = store(storage, "p.txt", b"x", hash="h", private=True)
     storage.note_reference(key, shared=True)  # S3 copies the object onto itself
     assert storage.metadata(key).private is True
     assert backend.public(key) in (False, None)
-    storage.set_private(key, False)
-    assert storage.metadata(key) == dataclasses.replace(storage.metadata(key), private=False)
-    assert storage.metadata(key).shared is True
-    assert backend.public(key) in (True, None)
-    storage.set_private(key, True)
-    assert storage.metadata(key).private is True
-    assert backend.public(key) in (False, None)
     plain = store(storage, "q.txt", b"y")
     assert storage.metadata(plain).private is False
     assert backend.public(plain) in (True, None)
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_copy_stores_another_file_with_new_metadata(backend, private):
+    storage = backend.storage
+    content = os.urandom(3000)
+    key = store(storage, "a/c.bin", content, hash="h", private=not private)
+    taken = store(storage, "b/c.bin", b"taken")
+    wanted = StoredFileMetadata(RecordPath("b", "c", "other"), hash="h", size=3000, private=private)
+    copied = storage.copy(key, "b/c.bin", wanted)
+    assert copied == "b/c-1.bin"  # never over another file
+    assert storage.metadata(copied) == wanted
+    assert storage.stat(copied).size == 3000
+    assert backend.public(copied) in (not private, None)
+    assert storage.metadata(key).private is not private  # the source is unchanged
+    assert storage.stat(taken).size == 5
+    assert {info.key for info in storage.scan()} == {key, taken, copied}
+    assert backend.read(copied) == content
 
 
 def test_metadata_updates_of_a_file_without_metadata_do_nothing(backend):

@@ -79,10 +79,6 @@ def make_client(settings: GCSSettings) -> storage.Client:
         ) from error
 
 
-#: The predefined object ACLs that let a broad group read, and that group's entity.
-_BROAD_READERS = {"publicRead": "all", "authenticatedRead": "all_authenticated"}
-
-
 class GCSBucket:
     """What the storage and its writers share of one bucket."""
 
@@ -152,22 +148,14 @@ class GCSBucket:
         except GCS_ERRORS as error:
             raise unavailable("patch", blob.name, error) from error
 
-    def set_acl(self, key: str, private: bool) -> None:
-        """Take back (``private``) or give again what the configured predefined ACL lets
-        everyone read, as explicit entries (kept by every GCS; none under uniform access)."""
-        acl = self.settings.acl
-        if acl not in _BROAD_READERS:
-            return  # nothing public to take back or give
+    def chunks(self, key: str) -> Iterator[bytes]:
+        """The object's bytes, a chunk at a time."""
         try:
-            entries = self.bucket.blob(key).acl
-            entries.reload(client=self.client)
-            for name in _BROAD_READERS.values():
-                getattr(entries, name)().revoke_read()
-            if not private:
-                getattr(entries, _BROAD_READERS[acl])().grant_read()
-            entries.save(client=self.client)
+            with self.bucket.blob(key).open("rb", chunk_size=self.chunk_size) as source:
+                while block := source.read(self.chunk_size):
+                    yield block
         except GCS_ERRORS as error:
-            raise unavailable("acl", key, error) from error
+            raise unavailable("read", key, error) from error
 
     def blobs(self) -> Iterator[storage.Blob]:
         """Every object, page by page."""

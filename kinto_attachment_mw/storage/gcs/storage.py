@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterator
 from google.cloud import storage
 
 from ...config.gcs import GCSSettings
-from ..base import FileWriter, Storage, StorageUnavailable, StoredFileInfo, is_hidden
+from ..base import (
+    FileWriter,
+    Storage,
+    StorageUnavailable,
+    StoredFileInfo,
+    copy_through,
+    is_hidden,
+)
 from ..metadata import StoredFileMetadata
 from .bucket import (
     CHUNK_SIZE,
@@ -103,9 +110,14 @@ class GCSStorage(Storage):
         blob = self.bucket.get(key)
         return None if blob is None else _info(blob)
 
-    def set_private(self, key: str, private: bool) -> None:
-        super().set_private(key, private)
-        self.bucket.set_acl(key, private)
+    def copy(self, key: str, new_key: str, metadata: StoredFileMetadata) -> str:
+        """Read back and stored again, as an upload: its ACL set as objects are created
+        (GCS's server-side rewrite would keep the source's, and a changed ACL is not
+        honoured alike by every GCS server)."""
+        source = self.bucket.get(key)
+        if source is None:
+            raise StorageUnavailable(f"cannot copy {key!r}: no such object")
+        return copy_through(self, self.bucket.chunks(key), new_key, source.content_type, metadata)
 
     def update_metadata(
         self, key: str, change: Callable[[StoredFileMetadata], StoredFileMetadata]

@@ -115,8 +115,13 @@ class S3Objects:
         self.call("delete_object", key, Key=key)
 
     def replace_metadata(self, key: str, head: dict, metadata: StoredFileMetadata) -> None:
-        """Copy the object onto itself with new user metadata, keeping its type; its ACL
-        follows the metadata (public unless ``private``).
+        """Copy the object onto itself with new user metadata (see :meth:`copy_object`)."""
+        self.copy_object(key, key, head, metadata)
+
+    def copy_object(self, key: str, target: str, head: dict, metadata: StoredFileMetadata) -> None:
+        """Copy ``key`` (as ``head`` found it: the copy fails if it changed since) to
+        ``target`` with new user metadata, keeping its type; the ACL follows the metadata
+        (public unless ``private``).
 
         Objects over :data:`COPY_LIMIT` (``CopyObject``'s maximum) are copied in parts.
         """
@@ -129,13 +134,15 @@ class S3Objects:
         }
         source = {"Bucket": self.bucket, "Key": key}
         if head["ContentLength"] <= self.copy_limit:
-            self.call("copy_object", key, finishing=True, Key=key, CopySource=source, **params)
+            self.call("copy_object", key, finishing=True, Key=target, CopySource=source, **params)
             return
         transfer = TransferConfig(
             multipart_threshold=self.copy_limit, multipart_chunksize=_COPY_PART_SIZE
         )
         try:
-            self.finishing_client.copy(source, self.bucket, key, ExtraArgs=params, Config=transfer)
+            self.finishing_client.copy(
+                source, self.bucket, target, ExtraArgs=params, Config=transfer
+            )
         except S3_ERRORS as error:
             raise unavailable("copy", key, error) from error
 

@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator
 from botocore.config import Config
 
 from ...config.s3 import S3Settings
-from ..base import FileWriter, Storage, StorageUnavailable, StoredFileInfo, is_hidden
+from ..base import (
+    FileWriter,
+    Storage,
+    StorageUnavailable,
+    StoredFileInfo,
+    candidate_keys,
+    is_hidden,
+)
 from ..metadata import StoredFileMetadata
 from .metadata import S3_ERRORS, decode_metadata, is_missing, is_precondition_failed, unavailable
 from .objects import COPY_LIMIT, PART_SIZE, S3Objects
@@ -82,13 +89,16 @@ class S3Storage(S3Objects, Storage):
             return None
         return StoredFileInfo(key, head["ContentLength"], head["LastModified"].timestamp())
 
-    def set_private(self, key: str, private: bool) -> None:
-        """The metadata's copy onto itself sets the ACL too; a file without metadata
-        gets its ACL alone."""
-        if self.metadata(key) is not None:
-            super().set_private(key, private)
-        elif self.acl:
-            self.call("put_object_acl", key, Key=key, **self.acl_params(private))
+    def copy(self, key: str, new_key: str, metadata: StoredFileMetadata) -> str:
+        """A server-side copy (in parts past ``CopyObject``'s limit) to a free name."""
+        head = self.head(key)
+        if head is None:
+            raise StorageUnavailable(f"cannot copy {key!r}: no such object")
+        for candidate in candidate_keys(new_key):
+            if self.head(candidate) is None:
+                self.copy_object(key, candidate, head, metadata)
+                return candidate
+        raise StorageUnavailable(f"no free name for {new_key}")
 
     def update_metadata(
         self, key: str, change: Callable[[StoredFileMetadata], StoredFileMetadata]
