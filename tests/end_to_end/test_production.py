@@ -169,5 +169,24 @@ def test_production_setup_end_to_end(deployment, moto):
     assert presigned.content == b"kept\n"
     assert presigned.headers["Content-Disposition"] == 'attachment; filename="kept.csv"'
 
+    # A private bucket (the ini's `internal`): its file is the record's, never public.
+    private_collection = "/v1/buckets/internal/collections/docs"
+    for path in ("/v1/buckets/internal", private_collection):
+        assert requests.put(url + path, auth=ADMIN, timeout=30).status_code == 201
+    secret = requests.post(
+        f"{url}{private_collection}/records/s1/attachment",
+        files={"attachment": ("payroll.csv", b"alice,1\n", "text/csv")},
+        auth=ADMIN,
+        timeout=60,
+    ).json()
+    location = secret["location"]
+    assert location.startswith(f"{url}{private_collection}/records/s1/attachment?key=_private/")
+    assert fetch(location).status_code == 401
+    assert requests.get(location, auth=ADMIN, timeout=30).content == b"alice,1\n"
+    key = location.split("?key=")[1]
+    assert fetch(f"{url}/attachments/{key}").status_code == 404  # nginx refuses the prefix
+    grants = moto.client.get_object_acl(Bucket=bucket, Key=key)["Grants"]
+    assert not any("AllUsers" in grant["Grantee"].get("URI", "") for grant in grants)
+
     sockets = [d.home / "home" / ".gunicorn" / "gunicorn.ctl", d.home / "run" / "gunicorn.ctl"]
     assert not any(path.exists() for path in sockets)
