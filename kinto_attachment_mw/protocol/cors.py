@@ -8,6 +8,8 @@ from . import errors
 
 EXPOSED = (
     "Backoff, Retry-After, Alert, Content-Length, Content-Type, ETag, Last-Modified, Location, "
+    # Downloads: the file's name, for a page that saves what it fetched.
+    "Content-Disposition, "
     # Resumable uploads: without these, a browser's tus client restarts from zero.
     "Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, Tus-Resumable, "
     "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm"

@@ -112,6 +112,15 @@ def test_a_collection_made_private_then_public_again(deployment):
     private_url = BASE_URL + PrivateLocation.parse(records["r2"]["location"]).key
     assert served(kinto, private_url).status_code == 404  # never served by serve_path
 
+    gc = subprocess.run(
+        [COMMAND, "gc", "--ini", str(deployment.tmp / "kinto.ini"), "--dry-run", "--grace", "0s"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Orphan files: 0 " in gc.stdout and "Dangling records" in gc.stdout, gc.stdout
+    assert "Dangling records (location without a file): 0" in gc.stdout  # private ones read
+
     again = deployment.privatize("--collection", "c")
     assert "Records: 0 made private, 2 already private" in again.stdout
 

@@ -279,3 +279,17 @@ def test_permission_revoked_before_the_last_piece(tus, tmp_path):
     assert refused.json["code"] == 403
     assert tus.files() == set() and list((tmp_path / "spool").iterdir()) == []
     tus.app.get(f"{RECORDS}/r1", headers=ALICE, status=404)
+
+
+def test_a_resumable_upload_to_a_private_collection_ends_private(storage_root, tmp_path):
+    app = build_app(
+        storage_root,
+        **{"resumable.spool_path": str(tmp_path / "spool"), "resources.b.c.private": "true"},
+    )
+    tus = Uploads(app, storage_root)
+    location = create(tus, 5).headers["Location"]
+    patch(tus, location, 0, b"hello")
+    attachment = tus.record("r1")["data"]["attachment"]
+    assert attachment["location"].startswith(f"http://localhost{URL}?key=_private/")
+    assert app.get(attachment["location"], status=401)
+    assert app.get(attachment["location"], headers=ALICE).body == b"hello"
