@@ -133,16 +133,22 @@ def test_demo_page_uploads_lists_replaces_and_deletes(kinto, page, tmp_path):
     assert requests.get(old_location, timeout=30).status_code == 404
 
 
-def test_demo_page_shows_and_downloads_private_files_with_credentials(kinto, page, tmp_path):
-    picture = tmp_path / "secret.png"
-    picture.write_bytes(png(64, 48))
+def open_collection(page: Page, kinto: Kinto, collection: str) -> None:
+    """Signed in as alice, with ``gallery/{collection}`` open."""
     page.goto(f"{kinto.url}/demo")
     page.fill("#user", "alice")
     page.fill("#password", "secret")
     page.click("#signin button")
     page.fill("#bucket", "gallery")
-    page.fill("#collection", "vault")
+    page.fill("#collection", collection)
     page.click("#pick button")
+    expect(page.locator("#message")).to_have_text(f"Opened gallery/{collection}.")
+
+
+def test_demo_page_shows_and_downloads_private_files_with_credentials(kinto, page, tmp_path):
+    picture = tmp_path / "secret.png"
+    picture.write_bytes(png(64, 48))
+    open_collection(page, kinto, "vault")
     page.set_input_files("#file", str(picture))
     page.fill("#record-id", "hidden")
     page.click("#upload button")
@@ -216,14 +222,7 @@ def test_demo_page_resumes_an_upload_after_going_offline(kinto, page, tmp_path):
     source = tmp_path / "big.csv"
     source.write_bytes(lines)
     message = page.locator("#message")
-    page.goto(f"{kinto.url}/demo")
-    page.fill("#user", "alice")
-    page.fill("#password", "secret")
-    page.click("#signin button")
-    page.fill("#bucket", "gallery")
-    page.fill("#collection", "tables")
-    page.click("#pick button")
-    expect(message).to_have_text("Opened gallery/tables.")
+    open_collection(page, kinto, "tables")
 
     def slow_pieces(route):
         time.sleep(0.25)  # a slow link: time to go offline between two pieces
