@@ -167,8 +167,8 @@ class PrivacyChange:
             self.storage.delete(key)
 
     def _rewrite(self, record: RecordPath, data: dict, attachment: dict) -> None:
-        """A merge-patch of the attachment alone, if the record did not change since it
-        was read (else it is read again and the file's location checked anew)."""
+        """A patch of the attachment alone, if the record did not change since it was
+        read (else this record fails, and the next run takes it as it is then)."""
         answer = self.http.patch(
             self.api + record.uri,
             json={"data": {ATTACHMENT_FIELD: attachment}},
