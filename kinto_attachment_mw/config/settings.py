@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .gcs import GCLOUD_NAMES, GCSSettings, parse_gcs
 from .policy import POLICY_PARSERS, Policy
+from .public_address import PublicAddress
 from .resumable import ResumableSettings, parse_resumable
 from .s3 import AWS_NAMES, S3Settings, parse_s3
 from .values import ConfigurationError, parse_bool, parse_count, parse_timeout
@@ -62,6 +63,7 @@ class Settings:
     #: checked downloads then hand the bytes to nginx (``X-Accel-Redirect``).
     download_accel_path: str | None = None
     resumable: ResumableSettings = ResumableSettings()
+    public_address: PublicAddress = PublicAddress()
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
         """The most specific policy: collection, then bucket, then global."""
@@ -103,7 +105,9 @@ def attachment_settings(raw: Mapping[str, object]) -> dict[str, object]:
 
 
 #: Kinto's own settings the middleware reads (the storage ones choose the record locks).
-KINTO_NAMES = ("readonly", "cors_origins", "storage_backend", "storage_url")
+KINTO_NAMES = tuple(
+    "readonly cors_origins storage_backend storage_url http_scheme http_host".split()
+)
 
 
 def from_kinto_settings(kinto_settings: Mapping[str, object]) -> dict[str, object]:
@@ -285,6 +289,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         ),
         download_accel_path=accel_path,
         resumable=parse_resumable(global_values),
+        public_address=PublicAddress.from_settings(raw),
         download_url_seconds=_parse_url_lifetime(global_values.get("download_url_seconds", 300)),
         max_removals_per_request=parse_count(
             "kinto.attachment.max_removals_per_request",

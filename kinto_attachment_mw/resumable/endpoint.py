@@ -122,7 +122,7 @@ class ResumableUploads:
             fields=fields,
         )
         self.spool.create(state)
-        location = request.host_url + request.script_name + record.url_path
+        location = self.settings.public_address.api_root(request) + record.url_path
         response = tus_response(
             201,
             Location=f"{location}{UPLOADS_SEGMENT}{state.id}",

@@ -101,7 +101,7 @@ class AttachmentEndpoint:
         written: KintoResponse | None = None
         try:
             fields = receive()
-            metadata = stored.commit(record, request.host_url + request.script_name)
+            metadata = stored.commit(record, self.settings.public_address.api_root(request))
             body = {"data": {**fields.get("data", {}), ATTACHMENT_FIELD: metadata}}
             if "permissions" in fields:
                 body["permissions"] = fields["permissions"]
@@ -124,7 +124,9 @@ class AttachmentEndpoint:
             json_body=metadata,
             charset=None,
         )
-        response.headers["Location"] = request.host_url + request.script_name + record.url_path
+        response.headers["Location"] = (
+            self.settings.public_address.api_root(request) + record.url_path
+        )
         for name in _COPIED_HEADERS:
             if name in written.response.headers:
                 response.headers[name] = written.response.headers[name]

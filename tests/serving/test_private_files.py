@@ -9,12 +9,21 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import webtest
 
+from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.files.locations import PrivateLocation
 from kinto_attachment_mw.protocol.paths import RecordPath
 
 from ..helpers.gcs import build_gcs_app
-from ..helpers.kinto_apps import ALICE, Uploads, build_app, build_s3_app
+from ..helpers.kinto_apps import (
+    ALICE,
+    Uploads,
+    build_app,
+    build_s3_app,
+    fresh_kinto,
+    kinto_settings,
+)
 from .test_downloads import CALLERS, CAROL, CONTENT, collection
 
 PRIVATE = {"resources.b.secret.private": "true"}
@@ -189,3 +198,26 @@ def test_gcs_private_objects_have_no_public_acl(fake_gcs):
     assert public == {"secret": False, "open": True}
     assert blobs["secret"].metadata["private"] == "true"
     assert "private" not in blobs["open"].metadata
+
+
+@pytest.mark.unit
+def test_locations_follow_kintos_public_address(storage_root):
+    """Behind a proxy, Kinto's ``http_scheme`` and ``http_host`` say how clients reach the
+    server: the URLs the middleware hands out follow them, as Kinto's own do."""
+    settings = {
+        **kinto_settings(storage_root, **PRIVATE),
+        "kinto.http_scheme": "https",
+        "kinto.http_host": "kinto.example.com",
+    }
+    app = webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings))
+    Uploads(app)
+    collection(app, "secret", public=False)
+    created = app.post(
+        f"{SECRET}/r1/attachment",
+        upload_files=[("attachment", "numbers.csv", CONTENT)],
+        headers=ALICE,
+    )
+    assert created.headers["Location"] == f"https://kinto.example.com{SECRET}/r1"
+    location = created.json["location"]
+    assert location.startswith(f"https://kinto.example.com{SECRET}/r1/attachment?key=")
+    assert app.get(path_of(location), headers=CAROL).body == CONTENT
