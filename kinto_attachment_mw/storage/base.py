@@ -53,11 +53,13 @@ def private_key(key: str) -> str:
 
 def public_key(key: str) -> str:
     """Where the public copy of a private file's ``key`` goes."""
-    return key.removeprefix(PRIVATE_FOLDER + "/")
+    return key[len(PRIVATE_FOLDER) + 1 :] if is_private_key(key) else key
 
 
 def is_private_key(key: str) -> bool:
-    return key.startswith(PRIVATE_FOLDER + "/")
+    """Whether ``key`` is in the private folder, however cased (a case-insensitive disk
+    would find ``_PRIVATE/...`` there; no stored name starts with ``_`` otherwise)."""
+    return key.casefold().startswith(PRIVATE_FOLDER + "/")
 
 
 def is_attachment_key(key: str) -> bool:

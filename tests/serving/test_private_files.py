@@ -79,8 +79,10 @@ def test_a_private_location_is_the_download_url_kinto_guards(storage_root, metho
             assert answer.body == (CONTENT if method == "get" else b"")
         elif method == "get":
             assert answer.json == kinto.json
-    # Not reachable by its key, as the public file is.
-    getattr(app, method)(f"/attachments/{key}", status=404)
+    # Not reachable by its key, as the public file is, however spelled.
+    name = key.removeprefix("_private/")
+    for spelling in (key, f"%5Fprivate/{name}", f"_PRIVATE/{name}", f"./_private/{name}"):
+        getattr(app, method)(f"/attachments/{spelling}", status=404)
     public_key = attachments["open"]["location"].removeprefix("http://localhost/attachments/")
     assert getattr(app, method)(f"/attachments/{public_key}").status_int == 200
     folder, name = key.rsplit("/", 1)
