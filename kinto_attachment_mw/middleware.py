@@ -60,7 +60,13 @@ class AttachmentMiddleware:
         )
         guard = AttachmentGuard(self.storage, self.locks)
         self.writes = KintoWrites(
-            app, kinto, guard, self.remover, self.locks, self.settings.max_removals_per_request
+            app,
+            kinto,
+            guard,
+            self.remover,
+            self.locks,
+            self.settings.max_removals_per_request,
+            self.settings.public_address,
         )
         self.batch = BatchEndpoint(app, self.writes)
         self.resumable = (

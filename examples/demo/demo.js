@@ -340,8 +340,13 @@ function recordRow(record) {
     row.append(cell(""), cell("(no attachment)"), cell(""), cell(""), about, cell(...replaceButton(record)));
     return row;
   }
-  const url = new URL(attachment.location, state.baseUrl).href;
+  let url = new URL(attachment.location, state.baseUrl).href;
   const isPrivate = PRIVATE_LOCATION.test(url);
+  if (isPrivate) {
+    // Credentials go to the server signed in to, whatever host a location names.
+    const named = new URL(url);
+    url = new URL(named.pathname + named.search, state.server).href;
+  }
   const preview = cell("");
   if ((attachment.mimetype || "").startsWith("image/")) {
     const image = Object.assign(document.createElement("img"), { alt: attachment.filename });

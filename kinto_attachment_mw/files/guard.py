@@ -26,8 +26,13 @@ class AttachmentGuard:
         current: object,
         record: RecordPath | None,
         noted: frozenset[str] = frozenset(),
+        api_root: str | None = None,
     ) -> str | None:
         """Refuse an ``attachment`` that describes no stored file; accept a copy.
+
+        A private file's location must be the one the middleware gives it, under
+        ``api_root`` (how the writer reaches the API): a record writer cannot send readers
+        who follow it, with their credentials, to another host.
 
         Unchanged location, hash and size pass (other fields are descriptive). Before Kinto
         writes the record, the new reference is noted beside the file: a copy of another
@@ -47,6 +52,9 @@ class AttachmentGuard:
         key = key_of(self.storage, new)
         if key is None:
             raise errors.attachment_tampered()
+        private = PrivateLocation.parse(new.get("location"))
+        if private is not None and new.get("location") != private.url(api_root or ""):
+            raise errors.attachment_tampered()
         with self.locks.hold(file_lock(key)):
             info = self.storage.stat(key)
             if info is None:
@@ -60,7 +68,6 @@ class AttachmentGuard:
                 return None
             if stored.hash != new.get("hash") or stored.size != new.get("size"):
                 raise errors.attachment_tampered()
-            private = PrivateLocation.parse(new.get("location"))
             if private is not None and private.owner != stored.owner:
                 raise errors.attachment_tampered()  # whose readers may download it
             shared = stored.owner != record

@@ -76,8 +76,10 @@ class PrivacyChange:
         self.dry_run = dry_run
         self.listener = listener
         self.report = PrivacyReport()
+        self.api_root = self.api.removesuffix("/v1")
 
     def run(self, bucket_id: str, collection_id: str | None) -> PrivacyReport:
+        self.api_root = self._server_root()
         wanted = "private" if self.private else "public"
         if collection_id is not None:
             if self.settings.policy_for(bucket_id, collection_id).private != self.private:
@@ -144,8 +146,18 @@ class PrivacyChange:
 
     def _location(self, owner: RecordPath, key: str) -> str:
         if self.private:
-            return PrivateLocation(owner, key).url(self.api.removesuffix("/v1"))
+            return PrivateLocation(owner, key).url(self.api_root)
         return self.storage.url(key)
+
+    def _server_root(self) -> str:
+        """Where the server says clients reach it (``GET /v1/``'s ``url``, which follows
+        Kinto's ``http_scheme`` and ``http_host``): private locations go under it, as
+        the middleware puts those of new uploads."""
+        answer = self.http.get(self.api + "/", timeout=TIMEOUT)
+        url = answer.json().get("url") if answer.status_code == 200 else None
+        if not isinstance(url, str):
+            raise PrivacyError(f"GET {self.api}/: Kinto answered {answer.status_code}")
+        return url.rstrip("/").removesuffix("/v1")
 
     def _metadata(self, owner: RecordPath, attachment: dict) -> StoredFileMetadata:
         """The copy's: the record's file, as the guard will check it."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from webob import Request, Response
 
+from ..config.public_address import PublicAddress
 from ..files.guard import AttachmentGuard
 from ..files.locations import key_of
 from ..files.remover import FileRemover
@@ -79,6 +80,7 @@ class KintoWrites:
         remover: FileRemover,
         locks: RecordLocks,
         max_removals: int = 10_000,
+        public_address: PublicAddress | None = None,
     ):
         self.app = app
         self.kinto = kinto
@@ -86,6 +88,7 @@ class KintoWrites:
         self.remover = remover
         self.locks = locks
         self.max_removals = max_removals
+        self.public_address = public_address or PublicAddress()
 
     def __call__(self, request: Request, route: Route) -> Response:
         # Read whole before any lock: a slow client must not hold up other writers. What
@@ -149,7 +152,12 @@ class KintoWrites:
         record = self.kinto.in_real_bucket(environ, route).record
         current = self.kinto.get_record(environ, record)
         previous = current["data"].get(ATTACHMENT_FIELD) if current else None
-        noted = self.guard.check(attachment_after(method, style, body, current), previous, record)
+        noted = self.guard.check(
+            attachment_after(method, style, body, current),
+            previous,
+            record,
+            api_root=self.api_root(environ),
+        )
         return frozenset({noted} if noted else ())
 
     def foresee(
@@ -180,7 +188,7 @@ class KintoWrites:
                 if isinstance(record_id, str)
                 else None  # Kinto picks the id: a copy for sure
             )
-            self.guard.check(new, None, owner)
+            self.guard.check(new, None, owner, api_root=self.api_root(environ))
             return None
         if route.kind is Kind.RECORD:
             return self._plan_record(environ, method, route.record, style, body, noted)
@@ -207,7 +215,7 @@ class KintoWrites:
         previous = current["data"].get(ATTACHMENT_FIELD) if current else None
         if method != "DELETE":
             new = attachment_after(method, style, body, current)
-            self.guard.check(new, previous, record, noted)
+            self.guard.check(new, previous, record, noted, self.api_root(environ))
             if _location(new) == _location(previous) or self._same_stored_file(new, previous):
                 return None  # same file (its location perhaps made private), or still none
         if not isinstance(previous, dict):
@@ -256,6 +264,10 @@ class KintoWrites:
     def _same_stored_file(self, new: object, previous: object) -> bool:
         key = key_of(self.remover.storage, new)
         return key is not None and key == key_of(self.remover.storage, previous)
+
+    def api_root(self, environ: dict) -> str:
+        """Where the writer reaches the API: private locations must be under it."""
+        return self.public_address.api_root(Request(environ))
 
     def record_lock(self, environ: dict, route: Route) -> str:
         """The name of a record's lock: its URI under the caller's real bucket."""

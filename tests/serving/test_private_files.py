@@ -136,6 +136,17 @@ def test_a_url_cannot_name_another_records_file(storage_root):
     }
     answer = app.put_json(f"{OPEN}/r2", {"data": {"attachment": forged}}, headers=ALICE, status=400)
     assert answer.json["errno"] == 107
+    # Nor a copy whose location sends readers, with their credentials, elsewhere.
+    location = attachments["secret"]["location"]
+    for elsewhere in (
+        location.replace("http://localhost", "https://attacker.example"),
+        location + "&key=x",
+        location.replace("/v1/", "/v1//"),
+    ):
+        copy = {**attachments["secret"], "location": elsewhere}
+        app.put_json(f"{OPEN}/r3", {"data": {"attachment": copy}}, headers=ALICE, status=400)
+    copy = {"attachment": attachments["secret"]}
+    app.put_json(f"{OPEN}/r3", {"data": copy}, headers=ALICE, status=201)
 
 
 @pytest.mark.unit
