@@ -54,7 +54,10 @@ class AttachmentGuard:
             raise errors.attachment_tampered()
         private = PrivateLocation.parse(new.get("location"))
         if private is not None and new.get("location") != private.url(api_root or ""):
-            raise errors.attachment_tampered()
+            raise errors.attachment_tampered(
+                "A private file's location is the one this server gives it: "
+                f"{private.url(api_root or '')}"
+            )
         with self.locks.hold(file_lock(key)):
             info = self.storage.stat(key)
             if info is None:

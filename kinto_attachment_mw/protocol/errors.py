@@ -207,9 +207,10 @@ def locks_unavailable() -> AttachmentError:
     )
 
 
-def attachment_tampered() -> AttachmentError:
+def attachment_tampered(
+    description: str = "Attachment metadata cannot be modified.",
+) -> AttachmentError:
     """A write that sets ``attachment`` to something that describes no stored file."""
-    description = "Attachment metadata cannot be modified."
     return AttachmentError(
         400,
         Errno.INVALID_PARAMETERS,

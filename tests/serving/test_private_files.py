@@ -144,7 +144,12 @@ def test_a_url_cannot_name_another_records_file(storage_root):
         location.replace("/v1/", "/v1//"),
     ):
         copy = {**attachments["secret"], "location": elsewhere}
-        app.put_json(f"{OPEN}/r3", {"data": {"attachment": copy}}, headers=ALICE, status=400)
+        refused = app.put_json(
+            f"{OPEN}/r3", {"data": {"attachment": copy}}, headers=ALICE, status=400
+        )
+        assert refused.json["errno"] == 107
+        if elsewhere.startswith("https://attacker.example"):
+            assert location in refused.json["message"]  # says what it would accept
     copy = {"attachment": attachments["secret"]}
     app.put_json(f"{OPEN}/r3", {"data": copy}, headers=ALICE, status=201)
 
