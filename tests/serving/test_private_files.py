@@ -270,3 +270,22 @@ def test_locations_follow_kintos_public_address(storage_root):
     location = created.json["location"]
     assert location.startswith(f"https://kinto.example.com{SECRET}/r1/attachment?key=")
     assert app.get(path_of(location), headers=CAROL).body == CONTENT
+
+
+@pytest.mark.unit
+def test_a_private_file_copied_inside_a_batch(storage_root):
+    app = local_app(storage_root)
+    secret = deployment(app)["secret"]
+    requests_ = [
+        {"method": "PUT", "path": f"{OPEN}/copy", "body": {"data": {"attachment": secret}}},
+        {
+            "method": "PUT",
+            "path": f"{OPEN}/forged",
+            "body": {"data": {"attachment": {**secret, "location": secret["location"] + "x"}}},
+        },
+    ]
+    answer = app.post_json("/v1/batch", {"requests": requests_[:1]}, headers=ALICE)
+    assert answer.json["responses"][0]["status"] == 201
+    app.post_json("/v1/batch", {"requests": requests_[1:]}, headers=ALICE, status=400)
+    assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
+    app.get(f"{OPEN}/copy/attachment", status=401)
