@@ -80,11 +80,26 @@ def _replace_once(text: str, pattern: str, replacement: str) -> str:
     return new_text
 
 
-def site(*, listen_port: int, gunicorn_bind: str, s3_endpoint: str, bucket: str) -> str:
+def site(
+    *,
+    listen_port: int,
+    gunicorn_bind: str,
+    s3_endpoint: str,
+    bucket: str,
+    accel_root: Path | None = None,
+) -> str:
     """nginx-site.conf with local addresses: nginx on ``listen_port``, gunicorn at
-    ``gunicorn_bind``, the bucket path-style on moto's ``s3_endpoint``. A line this cannot
-    find fails loudly, so the site file and this copy cannot drift apart."""
+    ``gunicorn_bind``, the bucket path-style on moto's ``s3_endpoint``; with
+    ``accel_root`` (local storage), its ``/protected/`` location turned on for that folder.
+    A line this cannot find fails loudly, so the site file and this copy cannot drift
+    apart."""
     text = SITE.read_text()
+    if accel_root is not None:
+        text = _replace_once(
+            text,
+            r"^\s*#\s*(location /protected/ \{ internal; alias )[^;]+;",
+            rf"    \g<1>{accel_root}/;",
+        )
     text = _replace_once(text, r"^(\s*listen\s+)[^;]+;", rf"\g<1>{HOST}:{listen_port};")
     text = _replace_once(text, r"^(\s*server\s+)[^\s;{]+;", rf"\g<1>{gunicorn_bind};")
     text = _replace_once(

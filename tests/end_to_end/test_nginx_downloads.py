@@ -1,5 +1,6 @@
 """Permission-checked downloads on local storage handed to nginx: the middleware asks
-Kinto, nginx sends the bytes from an ``internal`` location (``X-Accel-Redirect``)."""
+Kinto, nginx sends the bytes from an ``internal`` location (``X-Accel-Redirect``). nginx
+runs the production example's site file, its ``/protected/`` location turned on."""
 
 from __future__ import annotations
 
@@ -21,16 +22,21 @@ pytestmark = pytest.mark.e2e
 def behind_nginx(tmp_path: Path) -> Iterator[tuple[str, Kinto]]:
     require("nginx")
     server, root = kinto_ini_server(
-        tmp_path, attachment={"kinto.attachment.download_accel_path": "/protected"}
+        tmp_path,
+        attachment={
+            "kinto.attachment.download_accel_path": "/protected",
+            "kinto.attachment.resources.b.secret.private": "true",
+        },
     )
     nginx = None
     try:
         port = stack.free_port()
-        site = (
-            f"server {{ listen {stack.HOST}:{port};\n"
-            f"  location / {{ proxy_pass http://{stack.HOST}:{server.port};"
-            "    proxy_set_header Host $http_host; }\n"
-            f"  location /protected/ {{ internal; alias {root}/; }}\n}}"
+        site = stack.site(
+            listen_port=port,
+            gunicorn_bind=f"{stack.HOST}:{server.port}",
+            s3_endpoint="http://s3.invalid",  # no S3 here: files are on local disk
+            bucket="none",
+            accel_root=root,
         )
         conf = stack.nginx_conf(tmp_path / "nginx", site)
         nginx = stack.Server(stack.nginx_command(conf), tmp_path / "nginx.log")
@@ -62,3 +68,21 @@ def test_nginx_sends_what_kinto_allowed(behind_nginx):
     key = meta["location"].split("/attachments/", 1)[1]
     direct = requests.get(f"{url}/protected/{key}", timeout=30)
     assert direct.status_code == 404
+
+
+def test_nginx_sends_private_files_to_their_readers_only(behind_nginx):
+    url, kinto = behind_nginx
+    secret = "/v1/buckets/b/collections/secret"
+    kinto.create_collection(secret)
+    content = os.urandom(200_000)
+    meta = kinto.upload("s1", "payroll.csv", content, collection=secret).json()
+    location = meta["location"]
+    path = location.split("/v1/", 1)[1]
+    through_nginx = f"{url}/v1/{path}"
+    assert requests.get(through_nginx, timeout=30).status_code == 401
+    answer = requests.get(through_nginx, auth=USER, timeout=30)
+    assert answer.status_code == 200 and answer.content == content
+    key = location.split("?key=", 1)[1]
+    assert key.startswith("_private/")
+    assert requests.get(f"{url}/protected/{key}", timeout=30).status_code == 404
+    assert requests.get(f"{url}/attachments/{key}", timeout=30).status_code == 404
