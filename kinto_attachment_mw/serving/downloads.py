@@ -12,8 +12,7 @@ stored: the ``.gz`` its hash describes.
 
 from __future__ import annotations
 
-import mimetypes
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from webob import Request, Response
 
@@ -22,7 +21,6 @@ from ..protocol import errors
 from ..protocol.client import KintoClient
 from ..protocol.paths import ATTACHMENT_FIELD, RecordPath
 from ..storage import LocalStorage, Storage
-from ..storage.base import is_attachment_key
 from ..storage.metadata import StoredFileMetadata
 from .file_server import serve_file
 
@@ -42,36 +40,29 @@ class Downloads:
 
     def __call__(self, request: Request, record: RecordPath) -> Response:
         attachment = self._readable_attachment(request.environ, record)
-        current = key_of(self.storage, attachment)
-        asked = request.GET.getall(KEY_PARAMETER)
-        key = asked[0] if asked else current
-        if key is not None and not is_attachment_key(key):
-            key = None
-        stored = self.storage.metadata(key) if key is not None else None
-        if key is None or (key != current and not _owned_by(stored, record, asked)):
-            # A URL may name an older file of this record (copies elsewhere keep it), never
-            # a file of another record: who may read this record decides for its files only.
+        key = key_of(self.storage, attachment)
+        asked = _asked_keys(request.environ)
+        if key is None or (asked and asked != [key]):
+            # A URL names the record's current file, never another: a record id may be
+            # deleted and created again by someone else, so "files this record once had"
+            # is nothing its readers may be trusted with.
             raise errors.AttachmentError(
                 404,
                 errors.Errno.MISSING_RESOURCE,
-                "This record has no attachment stored here."
-                if not asked
-                else "This record's attachment is no longer that file: read the record again"
-                " for its current location.",
+                "This record's attachment is no longer that file: read the record again"
+                " for its current location."
+                if asked and key is not None
+                else "This record has no attachment stored here.",
                 details={"id": record.record_id, "resource_name": "attachment"},
             )
-        owner = _private_owner(stored, attachment if key == current else None)
+        owner = _private_owner(self.storage.metadata(key), attachment)
         if owner is not None and owner != record:
             # A copy of a private file: those who may read the record it was uploaded
             # for decide, as they do when following its location.
             self._readable_attachment(request.environ, owner)
-        if key == current:
-            content_type = str(attachment.get("mimetype") or "application/octet-stream")
-            name = str(attachment.get("filename") or key.rsplit("/")[-1])
-            digest = attachment.get("hash")
-        else:
-            content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-            name, digest = key.rsplit("/")[-1], stored.hash if stored else None
+        content_type = str(attachment.get("mimetype") or "application/octet-stream")
+        name = str(attachment.get("filename") or key.rsplit("/")[-1])
+        digest = attachment.get("hash")
         disposition = content_disposition(name)
         if isinstance(self.storage, LocalStorage) and self.accel_path:
             # nginx sends the bytes (Range and all) from its ``internal`` location: no
@@ -105,8 +96,15 @@ class Downloads:
         return attachment if isinstance(attachment, dict) else None
 
 
-def _owned_by(stored: StoredFileMetadata | None, record: RecordPath, asked: list[str]) -> bool:
-    return len(asked) == 1 and stored is not None and stored.owner == record
+def _asked_keys(environ: dict) -> list[str]:
+    """The ``key`` values of the query string; a value that is not UTF-8 (no stored
+    name is spelled so) reads as one that names no file."""
+    query = environ.get("QUERY_STRING", "")
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return ["\x00"]
+    return [value for name, value in pairs if name == KEY_PARAMETER]
 
 
 def _private_owner(stored: StoredFileMetadata | None, attachment: dict | None) -> RecordPath | None:

@@ -24,7 +24,7 @@ from ..helpers.kinto_apps import (
     fresh_kinto,
     kinto_settings,
 )
-from .test_downloads import CALLERS, CAROL, CONTENT, collection
+from .test_downloads import BOB, CALLERS, CAROL, CONTENT, collection
 
 PRIVATE = {"resources.b.secret.private": "true"}
 SECRET = "/v1/buckets/b/collections/secret/records"
@@ -110,14 +110,45 @@ def test_a_copy_of_a_private_file_is_for_the_readers_of_its_owner(storage_root):
     app.get(f"{OPEN}/copy/attachment", status=401)
     assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
     app.get(path_of(secret["location"]), status=401)
-    # Replaced on its record, the old file stays for the copy, for the owner's readers.
+    # Replaced on its record, the old file stays for the copy, downloaded through the
+    # copy's own URL by the owner's readers; the location names the owner's current file
+    # only (a record id can be deleted and created again by someone else).
     app.post(
         f"{SECRET}/r1/attachment",
         upload_files=[("attachment", "numbers.csv", b"new numbers\n")],
         headers=ALICE,
     )
-    assert app.get(path_of(secret["location"]), headers=CAROL).body == CONTENT
+    assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
+    app.get(f"{OPEN}/copy/attachment", status=401)
+    app.get(path_of(secret["location"]), headers=CAROL, status=404)
     assert app.get(f"{SECRET}/r1/attachment", headers=CAROL).body == b"new numbers\n"
+
+
+@pytest.mark.unit
+def test_a_record_id_created_again_gets_none_of_the_old_files(storage_root):
+    """Deleted, the owner's file stays for a copy (or keep_old_files); whoever creates a
+    record of that id again cannot name it."""
+    app = local_app(storage_root)
+    secret = deployment(app)["secret"]
+    key = PrivateLocation.parse(secret["location"]).key
+    app.put_json(f"{SECRET}/keep", {"data": {"attachment": secret}}, headers=ALICE)
+    app.delete(f"{SECRET}/r1", headers=ALICE)
+    # bob may create records there, and read only his own.
+    bob = app.get("/v1/", headers=BOB).json["user"]["id"]
+    permissions = {"permissions": {"record:create": [bob]}}
+    app.patch_json("/v1/buckets/b/collections/secret", permissions, headers=ALICE)
+    app.put_json(f"{SECRET}/r1", {"data": {}}, headers=BOB, status=201)
+    app.get(f"{SECRET}/r1/attachment?key={key}", headers=BOB, status=404)
+    app.get(f"{SECRET}/keep/attachment", headers=BOB, status=403)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("query", ["key=%ff", "key=" + "a" * 300, "key=a&key=b", "key="])
+def test_odd_keys_are_404s(storage_root, query):
+    app = local_app(storage_root)
+    deployment(app)
+    answer = app.get(f"{SECRET}/r1/attachment?{query}", headers=ALICE, status=404)
+    assert answer.json["errno"] == 111
 
 
 @pytest.mark.unit
