@@ -103,6 +103,7 @@ def run_privatize(args: argparse.Namespace) -> int:
         listener=Listener(
             changed=lambda record, location: print(f"{verb} {wanted}: {record.uri} -> {location}"),
             left=lambda record, reason: print(f"left: {record.uri}: {reason}"),
+            kept=lambda key: print(f"kept: {key}"),
         ),
     )
     try:
@@ -117,10 +118,11 @@ def run_privatize(args: argparse.Namespace) -> int:
         f" {report.copies} copies of other collections' files left as they are,"
         f" {report.outside} outside this storage, {report.failures} failed."
     )
-    if report.kept_for_copies:
+    if report.former_kept:
         print(
-            f"Former files still referenced by other records, kept: {report.kept_for_copies}"
-            " (as they were; gc removes each once no record references it)"
+            f"Former files kept, as they were, because they were shared with other records:"
+            f" {report.former_kept}; run 'kinto-attachment-mw gc' to remove those no record"
+            " references any more"
         )
     return 1 if report.failures else 0
 

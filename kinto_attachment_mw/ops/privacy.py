@@ -40,7 +40,9 @@ class PrivacyReport:
     copies: int = 0  # files of another resource, left alone
     outside: int = 0  # locations this storage did not produce
     failures: int = 0
-    kept_for_copies: int = 0  # old files other records still reference
+    #: Former files still stored after the run: they were once shared with other records
+    #: (which may lie elsewhere), so their removal is left to gc.
+    former_kept: int = 0
     skipped_collections: list[str] = field(default_factory=list)
 
 
@@ -50,6 +52,7 @@ class Listener:
 
     changed: Callable[[RecordPath, str], None] = lambda record, location: None
     left: Callable[[RecordPath, str], None] = lambda record, reason: None
+    kept: Callable[[str], None] = lambda key: None
 
 
 class PrivacyChange:
@@ -76,6 +79,9 @@ class PrivacyChange:
         self.dry_run = dry_run
         self.listener = listener
         self.report = PrivacyReport()
+        #: Files copied in this run: another record of the collection that references the
+        #: same file (a copy) is given the same new one.
+        self.moved: dict[str, str] = {}
         self.api_root = self.api.removesuffix("/v1")
 
     def run(self, bucket_id: str, collection_id: str | None) -> PrivacyReport:
@@ -99,6 +105,8 @@ class PrivacyChange:
             path = f"/buckets/{bucket_id}/collections/{collection}/records"
             for record in self._list(path, has_attachment="true"):
                 self._change(RecordPath(bucket_id, collection, record["id"]), record)
+        if not self.dry_run:
+            self.finish()
         return self.report
 
     def _change(self, record: RecordPath, data: dict) -> None:
@@ -124,12 +132,13 @@ class PrivacyChange:
             if self.dry_run:
                 self._count_changed(record, self._location(owner, wanted_key))
                 return
-            if wanted_key != key:
+            reused = self.moved.get(key)
+            if wanted_key != key and reused is None:
                 # A copy where the resource's files now go; the middleware removes the old
                 # one once Kinto committed the record's new location (unless other records
                 # reference it too).
                 moved = self.storage.copy(key, wanted_key, self._metadata(owner, attachment))
-            target = self._location(owner, moved or key)
+            target = self._location(owner, reused or moved or key)
             self._rewrite(record, data, {**attachment, "location": target})
         except (StorageUnavailable, requests.RequestException, PrivacyError) as error:
             if moved is not None:
@@ -138,11 +147,20 @@ class PrivacyChange:
             self.listener.left(record, f"failed: {error}")
             return
         self._count_changed(record, target)
-        if moved is not None and self.storage.stat(key) is not None:
-            self.report.kept_for_copies += 1
-            self.listener.left(
-                record, f"{key} stays: other records reference it (gc removes it once none do)"
-            )
+        if moved is not None:
+            self.moved[key] = moved
+
+    def finish(self) -> None:
+        """After the last record: the former files still stored were shared, perhaps
+        with records elsewhere; gc removes each once no record references it."""
+        for former in self.moved:
+            try:
+                still_there = self.storage.stat(former) is not None
+            except StorageUnavailable:
+                still_there = True
+            if still_there:
+                self.report.former_kept += 1
+                self.listener.kept(former)
 
     def _location(self, owner: RecordPath, key: str) -> str:
         if self.private:

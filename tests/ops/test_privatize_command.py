@@ -4,8 +4,11 @@ it: change the ini, restart, run the command."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +55,23 @@ class Deployment:
             timeout=120,
         )
 
+    def age(self, key: str, hours: float = 3) -> None:
+        """Make a stored file and its last reference look ``hours`` old, as gc reads them."""
+        path = self.root / key
+        meta = path.with_name(f".{path.name}.meta")
+        moment = time.time() - hours * 3600
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "referenced_at": moment}))
+        for aged in (path, meta):
+            os.utime(aged, (moment, moment))
+
+    def gc(self) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [COMMAND, "gc", "--ini", str(self.tmp / "kinto.ini"), "--grace", "0s"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
@@ -81,6 +101,9 @@ def test_a_collection_made_private_then_public_again(deployment):
         "PUT", "/v1/buckets/b/collections/other/records/copy", json={"data": {"attachment": first}}
     )
     assert copy.status_code == 201, copy.text
+    # A copy inside the collection too: it gets the same new file as its original.
+    inside = kinto.request("PUT", f"{RECORDS}/r3", json={"data": {"attachment": second}})
+    assert inside.status_code == 201, inside.text
     assert served(kinto, first["location"]).content == b"first\n"
 
     refused = deployment.privatize("--collection", "c")
@@ -90,15 +113,17 @@ def test_a_collection_made_private_then_public_again(deployment):
     kinto = deployment.start(private=True)
     dry = deployment.privatize("--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "Records: 2 would make private" in dry.stdout
+    assert "Records: 3 would make private" in dry.stdout
     assert kinto.record("r1").json()["data"]["attachment"] == first
 
     done = deployment.privatize()
     assert done.returncode == 0, done.stderr
-    assert "Records: 2 made private, 0 already private" in done.stdout
+    assert "Records: 3 made private, 0 already private" in done.stdout
     assert "skipped: b/other" in done.stdout
-    assert "Former files still referenced by other records, kept: 1" in done.stdout
-    records = {rid: kinto.record(rid).json()["data"]["attachment"] for rid in ("r1", "r2")}
+    kept = "Former files kept, as they were, because they were shared with other records: 2"
+    assert kept in done.stdout
+    records = {rid: kinto.record(rid).json()["data"]["attachment"] for rid in ("r1", "r2", "r3")}
+    assert records["r3"] == records["r2"]
     for rid, attachment in records.items():
         location = PrivateLocation.parse(attachment["location"])
         assert location is not None and location.key.startswith("_private/"), rid
@@ -107,29 +132,29 @@ def test_a_collection_made_private_then_public_again(deployment):
     # where the copy in another collection still references it.
     assert served(kinto, records["r1"]["location"]).status_code == 401
     assert served(kinto, records["r1"]["location"], auth=USER).content == b"first\n"
-    assert served(kinto, second["location"]).status_code == 404
     assert served(kinto, first["location"]).content == b"first\n"
     private_url = BASE_URL + PrivateLocation.parse(records["r2"]["location"]).key
     assert served(kinto, private_url).status_code == 404  # never served by serve_path
 
-    gc = subprocess.run(
-        [COMMAND, "gc", "--ini", str(deployment.tmp / "kinto.ini"), "--dry-run", "--grace", "0s"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "Orphan files: 0 " in gc.stdout and "Dangling records" in gc.stdout, gc.stdout
-    assert "Dangling records (location without a file): 0" in gc.stdout  # private ones read
+    # The former public file of r2 and r3 is referenced by no record now: gc removes it
+    # (and reads private locations: none of them is taken for dangling or orphan).
+    assert served(kinto, second["location"]).content == b"second\n"
+    deployment.age(second["location"].removeprefix(BASE_URL))  # past gc's margins
+    gc = deployment.gc()
+    assert "Orphan files: 1 " in gc.stdout, gc.stdout
+    assert "Dangling records (location without a file): 0" in gc.stdout
+    assert served(kinto, second["location"]).status_code == 404
+    assert served(kinto, first["location"]).content == b"first\n"  # the other copy's
 
     again = deployment.privatize("--collection", "c")
-    assert "Records: 0 made private, 2 already private" in again.stdout
+    assert "Records: 0 made private, 3 already private" in again.stdout
 
     kinto = deployment.start(private=False)
     back = deployment.privatize("--public", "--collection", "c")
     assert back.returncode == 0, back.stderr
-    assert "Records: 2 made public" in back.stdout
-    public = {rid: kinto.record(rid).json()["data"]["attachment"] for rid in ("r1", "r2")}
-    assert public["r2"] == second  # its old name was free again
+    assert "Records: 3 made public" in back.stdout
+    public = {rid: kinto.record(rid).json()["data"]["attachment"] for rid in ("r1", "r2", "r3")}
+    assert public["r2"] == public["r3"] == second  # its old name was free again
     assert public["r1"]["location"].startswith(BASE_URL) and public["r1"] != first
     assert served(kinto, public["r1"]["location"]).content == b"first\n"
     assert served(kinto, private_url).status_code == 404
