@@ -51,6 +51,7 @@ class AttachmentMiddleware:
     ):
         self.app = app
         self.settings = settings if isinstance(settings, Settings) else parse_settings(settings)
+        _warn_of_untrusted_hosts(self.settings)
         self.storage = storage or storage_from_settings(self.settings)
         self.locks = locks or locks_from_settings(self.settings.locks)
         self.kinto = kinto = KintoClient(app)
@@ -200,6 +201,19 @@ class AttachmentMiddleware:
         if add_cors:
             cors.add_cors_headers(request, response, self.settings.cors_origins)
         return response(environ, start_response)
+
+
+def _warn_of_untrusted_hosts(settings: Settings) -> None:
+    """Private locations are absolute URLs that readers follow with their credentials:
+    without ``kinto.http_host`` they name whatever host the uploading request said."""
+    policies = [settings.default_policy, *settings.resource_policies.values()]
+    if settings.public_address.host is None and any(policy.private for policy in policies):
+        logger.warning(
+            "kinto.attachment.private: set kinto.http_host to the host clients reach the API"
+            " at: private files' locations are built from it, otherwise from each upload's"
+            " Host header, which the uploader chooses (a location on another host would"
+            " receive the credentials of readers who follow it)"
+        )
 
 
 def _relay(request: Request, answer: KintoResponse):

@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 def environment(
-    *, database_url: str, s3_endpoint: str, bucket: str, base_url: str, bind: str
+    *, database_url: str, s3_endpoint: str, bucket: str, base_url: str, bind: str, host: str
 ) -> dict[str, str]:
     """The variables a deployment sets: kinto.ini's CHANGE lines, S3 credentials (an IAM
     role's, in production), where gunicorn listens."""
@@ -54,6 +54,7 @@ def environment(
         "KINTO_ATTACHMENT_AWS_ENDPOINT_URL": s3_endpoint,
         "KINTO_ATTACHMENT_AWS_REGION": S3_REGION,
         "KINTO_ATTACHMENT_BASE_URL": base_url,
+        "KINTO_HTTP_HOST": host,
         **S3_CREDENTIALS,
         # This machine's own AWS configuration, if any, stays out of it.
         "AWS_CONFIG_FILE": os.devnull,

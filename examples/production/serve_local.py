@@ -123,6 +123,7 @@ def serve(folder: Path, port: int, password: str) -> None:
             bucket=BUCKET,
             base_url=f"{url}/attachments/",
             bind=f"{stack.HOST}:{gunicorn_port}",
+            host=f"{stack.HOST}:{port}",
         )
         print("Creating Kinto's tables and the admin account...", flush=True)
         kinto = [str(BIN / "kinto")]

@@ -51,6 +51,7 @@ def deployment(postgres, moto, tmp_path: Path):
         bucket=bucket,
         base_url=f"{url}/attachments/",
         bind=f"{stack.HOST}:{gunicorn_port}",
+        host=f"{stack.HOST}:{nginx_port}",
     )
     # Where gunicorn would put its control socket, were it not disabled.
     env.update(HOME=str(tmp_path / "home"), XDG_RUNTIME_DIR=str(tmp_path / "run"))

@@ -320,3 +320,30 @@ def test_a_private_file_copied_inside_a_batch(storage_root):
     app.post_json("/v1/batch", {"requests": requests_[1:]}, headers=ALICE, status=400)
     assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
     app.get(f"{OPEN}/copy/attachment", status=401)
+
+
+@pytest.mark.unit
+def test_private_files_without_a_trusted_host_are_warned_about(storage_root, caplog):
+    local_app(storage_root)
+    assert "set kinto.http_host" in caplog.text
+    caplog.clear()
+    settings = {**kinto_settings(storage_root, **PRIVATE), "kinto.http_host": "kinto.example.com"}
+    AttachmentMiddleware(fresh_kinto(settings), settings)
+    assert "set kinto.http_host" not in caplog.text
+
+
+@pytest.mark.unit
+def test_with_kintos_host_set_a_forged_host_header_changes_no_location(storage_root):
+    settings = {**kinto_settings(storage_root, **PRIVATE), "kinto.http_host": "localhost"}
+    app = webtest.TestApp(AttachmentMiddleware(fresh_kinto(settings), settings))
+    secret = deployment(app)["secret"]
+    forged = {"Host": "attacker.example", **ALICE}
+    uploaded = app.post(
+        f"{SECRET}/r2/attachment",
+        upload_files=[("attachment", "numbers.csv", CONTENT)],
+        headers=forged,
+    ).json
+    assert uploaded["location"].startswith(f"http://localhost{SECRET}/r2/attachment?key=")
+    elsewhere = secret["location"].replace("http://localhost", "http://attacker.example")
+    copy = {"data": {"attachment": {**secret, "location": elsewhere}}}
+    app.put_json(f"{OPEN}/r9", copy, headers=forged, status=400)
