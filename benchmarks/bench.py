@@ -27,6 +27,7 @@ import passthrough
 from downloads import print_downloads, run_downloads
 from refused_bodies import print_refused_bodies, run_refused_bodies
 from report import (
+    growth_target,
     machine_info,
     passthrough_targets,
     print_environment,
@@ -97,32 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     if downloads:
         print_downloads(downloads)
         checked = downloads[0]
-        targets.append(
-            {
-                "target": "512 MiB permission-checked download: server growth < 16 MiB",
-                "measured": f"+{checked['grew_mib']} MiB",
-                "met": checked["grew_mib"] < 16,
-            }
-        )
+        targets.append(growth_target("512 MiB permission-checked download", checked["grew_mib"]))
     if resumable:
         print_resumable(resumable)
         targets += [
-            {
-                "target": f"{row['server']} {row['upload']}: server growth < 16 MiB",
-                "measured": f"+{row['grew_mib']} MiB",
-                "met": row["grew_mib"] < 16,
-            }
+            growth_target(f"{row['server']} {row['upload']}", row["grew_mib"])
             for row in resumable
             if row["upload"] != "multipart"
         ]
     if refused:
         print_refused_bodies(refused)
         targets += [
-            {
-                "target": f"refused {row['request']}: server growth < 16 MiB",
-                "measured": f"+{row['grew_mib']} MiB",
-                "met": row["grew_mib"] < 16,
-            }
+            growth_target(f"refused {row['request']}", row["grew_mib"])
             for row in refused
             if row["server"] == "wrapped"
         ]

@@ -26,6 +26,7 @@ import requests
 
 from client import AUTH, BUCKET, COLLECTION, create_collection, make_payload, upload
 from procstat import MemorySampler, process_tree, rss_kib
+from report import RATE_AND_GROWTH, print_rows
 from servers import (
     BENCHMARKS_DIR,
     HOST,
@@ -125,10 +126,11 @@ def run_downloads(workdir: Path, size_mib: int = 512, repeat: int = 3) -> list[d
 
 
 def print_downloads(rows: list[dict]) -> None:
-    print("Downloads (median MiB/s over the rounds, largest memory growth):")
-    print(f"  {'server':14}  {'MiB':>5}  {'MiB/s':>7}  {'+MiB':>6}")
-    for row in rows:
-        print(f"  {row['server']:14}  {row['mib']:>5}  {row['mib_per_s']:>7}  {row['grew_mib']:>6}")
+    print_rows(
+        "Downloads (median MiB/s over the rounds, largest memory growth):",
+        [("server", "server", "14"), ("mib", "MiB", ">5")] + RATE_AND_GROWTH,
+        rows,
+    )
 
 
 def main() -> None:

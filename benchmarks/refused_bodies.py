@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from procstat import MemorySampler, process_tree, rss_kib
+from report import print_rows
 from servers import (
     BENCHMARKS_DIR,
     HOST,
@@ -111,13 +112,17 @@ def run_refused_bodies(workdir: Path, size: int = 100 * MiB) -> list[dict]:
 
 
 def print_refused_bodies(rows: list[dict]) -> None:
-    print("Refused record writes (one sync worker; body sent before the answer, growth):")
-    print(f"  {'server':8}  {'request':26}  {'status':>6}  {'sent MiB':>8}  {'+MiB':>6}")
-    for row in rows:
-        print(
-            f"  {row['server']:8}  {row['request']:26}  {row['status']:>6}  "
-            f"{row['body_sent_mib']:>8}  {row['grew_mib']:>6}"
-        )
+    print_rows(
+        "Refused record writes (one sync worker; body sent before the answer, growth):",
+        [
+            ("server", "server", "8"),
+            ("request", "request", "26"),
+            ("status", "status", ">6"),
+            ("body_sent_mib", "sent MiB", ">8"),
+            ("grew_mib", "+MiB", ">6"),
+        ],
+        rows,
+    )
 
 
 def main() -> None:

@@ -104,6 +104,28 @@ def print_run(label: str, run: Run) -> None:
     )
 
 
+def print_rows(title: str, columns: list[tuple[str, str, str]], rows: list[dict]) -> None:
+    """A titled table of ``rows``; each column is (key, heading, format spec), the spec
+    applying to the heading too (``"14"``: left-aligned, ``">7"``: right-aligned)."""
+    print(title)
+    print("  " + "  ".join(f"{heading:{spec}}" for _, heading, spec in columns))
+    for row in rows:
+        print("  " + "  ".join(f"{row[key]:{spec}}" for key, _, spec in columns))
+
+
+#: The two columns the throughput tables end with.
+RATE_AND_GROWTH = [("mib_per_s", "MiB/s", ">7"), ("grew_mib", "+MiB", ">6")]
+
+
+def growth_target(label: str, grew_mib: float, limit_mib: int = 16) -> dict:
+    """The target that a server's memory grows by less than ``limit_mib``."""
+    return {
+        "target": f"{label}: server growth < {limit_mib} MiB",
+        "measured": f"+{grew_mib} MiB",
+        "met": grew_mib < limit_mib,
+    }
+
+
 def rst_table(header: list[str], rows: list[list[str]]) -> str:
     """A reStructuredText simple table, numbers right-aligned."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -21,6 +21,7 @@ import requests
 
 from client import AUTH, BUCKET, COLLECTION, create_collection, make_payload, upload
 from procstat import MemorySampler, process_tree, rss_kib
+from report import RATE_AND_GROWTH, print_rows
 from s3_server import create_bucket, start_moto, start_s3_middleware
 from servers import BenchmarkError, start_middleware, stop_server, wait_until_ready
 
@@ -129,13 +130,12 @@ def run_resumable(workdir: Path, size_mib: int = 512, patch_mib: int = 8, repeat
 
 
 def print_resumable(rows: list[dict]) -> None:
-    print("Resumable uploads (median MiB/s, largest memory growth):")
-    print(f"  {'server':14}  {'upload':22}  {'MiB':>5}  {'MiB/s':>7}  {'+MiB':>6}")
-    for row in rows:
-        print(
-            f"  {row['server']:14}  {row['upload']:22}  {row['mib']:>5}  "
-            f"{row['mib_per_s']:>7}  {row['grew_mib']:>6}"
-        )
+    columns = [("server", "server", "14"), ("upload", "upload", "22"), ("mib", "MiB", ">5")]
+    print_rows(
+        "Resumable uploads (median MiB/s, largest memory growth):",
+        columns + RATE_AND_GROWTH,
+        rows,
+    )
 
 
 def main() -> None:
