@@ -53,10 +53,10 @@ class AttachmentGuard:
         if key is None:
             raise errors.attachment_tampered()
         private = PrivateLocation.parse(new.get("location"))
-        if private is not None and new.get("location") != private.url(api_root or ""):
+        expected = private.url(api_root or "") if private is not None else None
+        if expected is not None and new.get("location") != expected:
             raise errors.attachment_tampered(
-                "A private file's location is the one this server gives it: "
-                f"{private.url(api_root or '')}"
+                f"A private file's location is the one this server gives it: {expected}"
             )
         with self.locks.hold(file_lock(key)):
             info = self.storage.stat(key)

@@ -21,7 +21,7 @@ from ..protocol import errors
 from ..protocol.client import KintoClient
 from ..protocol.paths import ATTACHMENT_FIELD, RecordPath
 from ..storage import LocalStorage, Storage
-from ..storage.metadata import StoredFileMetadata
+from ..storage.base import is_private_key
 from .file_server import serve_file
 
 
@@ -55,7 +55,7 @@ class Downloads:
                 else "This record has no attachment stored here.",
                 details={"id": record.record_id, "resource_name": "attachment"},
             )
-        owner = _private_owner(self.storage.metadata(key), attachment)
+        owner = self._private_owner(key, attachment)
         if owner is not None and owner != record:
             # A copy of a private file: those who may read the record it was uploaded
             # for decide, as they do when following its location.
@@ -86,6 +86,20 @@ class Downloads:
         response.cache_control = "private, no-store"  # the URL is a credential
         return response
 
+    def _private_owner(self, key: str, attachment: dict) -> RecordPath | None:
+        """The record whose readers may download a private file (``None``: a public
+        file). Its private location names it (the guard checked); a private file under
+        another form of location has it in its metadata, read for those only."""
+        location = PrivateLocation.parse(attachment.get("location"))
+        if location is not None:
+            return location.owner
+        if not is_private_key(key):
+            return None
+        stored = self.storage.metadata(key)
+        if stored is None or stored.owner is None:
+            raise errors.not_found()  # whose it is cannot be told: nobody's to download
+        return stored.owner
+
     def _readable_attachment(self, environ: dict, record: RecordPath) -> dict | None:
         """The record's ``attachment``, read with the caller's credentials: Kinto's 401,
         403 or 404 is the answer when they may not read it."""
@@ -105,14 +119,6 @@ def _asked_keys(environ: dict) -> list[str]:
     except UnicodeDecodeError:
         return ["\x00"]
     return [value for name, value in pairs if name == KEY_PARAMETER]
-
-
-def _private_owner(stored: StoredFileMetadata | None, attachment: dict | None) -> RecordPath | None:
-    """The record whose readers may download a private file (``None``: a public file)."""
-    if stored is not None and stored.private:
-        return stored.owner
-    location = PrivateLocation.parse(attachment.get("location")) if attachment else None
-    return location.owner if location is not None else None
 
 
 def content_disposition(filename: str) -> str:

@@ -347,3 +347,15 @@ def test_with_kintos_host_set_a_forged_host_header_changes_no_location(storage_r
     elsewhere = secret["location"].replace("http://localhost", "http://attacker.example")
     copy = {"data": {"attachment": {**secret, "location": elsewhere}}}
     app.put_json(f"{OPEN}/r9", copy, headers=forged, status=400)
+
+
+@pytest.mark.unit
+def test_a_private_file_under_a_public_form_of_location_is_still_its_owners(storage_root):
+    app = local_app(storage_root)
+    secret = deployment(app)["secret"]
+    key = PrivateLocation.parse(secret["location"]).key
+    public_form = {**secret, "location": f"http://localhost/attachments/{key}"}
+    app.put_json(f"{OPEN}/copy", {"data": {"attachment": public_form}}, headers=ALICE)
+    app.get(f"{OPEN}/copy/attachment", status=401)
+    assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
+    app.get(f"/attachments/{key}", status=404)
