@@ -6,12 +6,13 @@ A new setting: its parser in :mod:`.values` (or :mod:`.policy` when it may be gi
 bucket or collection), its field on :class:`Settings` or :class:`Policy`.
 """
 
+from .body_limits import BodyLimits
+from .locks import LockSettings
 from .policy import Policy
 from .s3 import S3Settings
 from .settings import (
     KINTO_NAMES,
     PREFIXES,
-    LockSettings,
     Settings,
     from_kinto_settings,
     parse_settings,
@@ -21,6 +22,7 @@ from .values import ConfigurationError
 __all__ = [
     "KINTO_NAMES",
     "PREFIXES",
+    "BodyLimits",
     "ConfigurationError",
     "LockSettings",
     "Policy",

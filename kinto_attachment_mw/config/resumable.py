@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .values import ConfigurationError, parse_bool, parse_timeout
+from .values import ConfigurationError, parse_bool, parse_count, parse_size, parse_timeout
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,10 @@ class ResumableSettings:
     enabled: bool = True
     expires_after_seconds: float = 24 * 3600.0
     spool_path: str = os.path.join(tempfile.gettempdir(), "kinto-attachment-resumable")
+    #: Unfinished uploads one principal may hold at once (429 beyond).
+    max_pending_uploads: int = 20
+    #: Bytes all unfinished uploads may hold in the spool together (0: no limit).
+    spool_quota_bytes: int = 10 * 1024**3
 
 
 def parse_resumable(values: Mapping[str, object]) -> ResumableSettings:
@@ -33,4 +37,12 @@ def parse_resumable(values: Mapping[str, object]) -> ResumableSettings:
             f"{prefix}expires_after", values.get("resumable.expires_after", 24 * 3600)
         ),
         spool_path=spool,
+        max_pending_uploads=parse_count(
+            f"{prefix}max_pending_uploads",
+            values.get("resumable.max_pending_uploads", default.max_pending_uploads),
+        ),
+        spool_quota_bytes=parse_size(
+            f"{prefix}spool_quota_bytes",
+            values.get("resumable.spool_quota_bytes", default.spool_quota_bytes),
+        ),
     )

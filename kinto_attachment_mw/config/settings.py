@@ -10,28 +10,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .body_limits import BODY_LIMIT_NAMES, BodyLimits, parse_body_limits
 from .gcs import GCLOUD_NAMES, GCSSettings, parse_gcs
+from .locks import MEMORY_STORAGE, LockSettings, parse_locks
 from .policy import POLICY_PARSERS, Policy
 from .public_address import PublicAddress
 from .resumable import ResumableSettings, parse_resumable
 from .s3 import AWS_NAMES, S3Settings, parse_s3
-from .values import ConfigurationError, parse_bool, parse_count, parse_timeout
+from .values import ConfigurationError, kinto_setting, parse_bool, parse_count, parse_timeout
 
 PREFIXES = ("kinto.attachment.", "attachment.")
 
 _RESOURCE_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
-
-
-@dataclass(frozen=True)
-class LockSettings:
-    """Where per-record locks live, from Kinto's own storage settings.
-
-    ``postgresql_url`` is Kinto's database when Kinto stores records in PostgreSQL (several
-    processes or hosts share it); ``None`` means one process, so in-process locks.
-    """
-
-    postgresql_url: str | None = None
-    timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +53,7 @@ class Settings:
     #: checked downloads then hand the bytes to nginx (``X-Accel-Redirect``).
     download_accel_path: str | None = None
     resumable: ResumableSettings = ResumableSettings()
+    body_limits: BodyLimits = BodyLimits()
     public_address: PublicAddress = PublicAddress()
 
     def policy_for(self, bucket_id: str, collection_id: str) -> Policy:
@@ -92,11 +83,11 @@ GLOBAL_NAMES = frozenset(
         "resumable.enabled",
         "resumable.expires_after",
         "resumable.spool_path",
+        "resumable.max_pending_uploads",
+        "resumable.spool_quota_bytes",
+        *BODY_LIMIT_NAMES,
     }
 )
-
-POSTGRESQL_STORAGE = "kinto.core.storage.postgresql"
-MEMORY_STORAGE = "kinto.core.storage.memory"
 
 
 def attachment_settings(raw: Mapping[str, object]) -> dict[str, object]:
@@ -142,13 +133,6 @@ def _short_name(key: str) -> str:
     raise AssertionError(key)
 
 
-def _kinto_setting(raw: Mapping[str, object], name: str, default: object) -> object:
-    for key in (f"kinto.{name}", name):
-        if key in raw:
-            return raw[key]
-    return default
-
-
 def _parse_url_lifetime(raw: object) -> int:
     """Seconds a presigned URL lives: S3 and GCS sign for at most a week."""
     name = "kinto.attachment.download_url_seconds"
@@ -165,21 +149,6 @@ def _parse_serve_path(name: str, raw: object) -> str | None:
     if not path.startswith("/") or "//" in path:
         raise ConfigurationError(f"{name}: expected an absolute URL path like /attachments")
     return path
-
-
-def _parse_locks(raw: Mapping[str, object], timeout: float) -> LockSettings:
-    """PostgreSQL advisory locks on Kinto's database when Kinto uses PostgreSQL."""
-    backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or "").strip()
-    if backend != POSTGRESQL_STORAGE:
-        return LockSettings(None, timeout)
-    url = str(_kinto_setting(raw, "storage_url", "") or "").strip()
-    if not url:
-        raise ConfigurationError("kinto.storage_url: required with the PostgreSQL storage backend")
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
-        raise ConfigurationError(f"kinto.storage_url: expected postgresql://..., got {url!r}")
-    # SQLAlchemy's "postgresql+psycopg2://" names a driver; libpq only knows the scheme.
-    return LockSettings("postgresql://" + rest, timeout)
 
 
 _BACKENDS = (
@@ -264,11 +233,11 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     extra_base_url = str(global_values.get("extra.base_url", base_url)).strip() or None
     if extra_base_url and not extra_base_url.endswith("/"):
         extra_base_url += "/"
-    cors = str(_kinto_setting(raw, "cors_origins", "*")).split()
+    cors = str(kinto_setting(raw, "cors_origins", "*")).split()
     lock_timeout = parse_timeout(
         "kinto.attachment.lock_timeout_seconds", global_values.get("lock_timeout_seconds", 10)
     )
-    backend = str(_kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or MEMORY_STORAGE)
+    backend = str(kinto_setting(raw, "storage_backend", MEMORY_STORAGE) or MEMORY_STORAGE)
 
     return Settings(
         base_path=base_path,
@@ -279,9 +248,9 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         serve_path=serve_path,
         default_policy=default_policy,
         resource_policies=resource_policies,
-        readonly=parse_bool("kinto.readonly", _kinto_setting(raw, "readonly", False)),
+        readonly=parse_bool("kinto.readonly", kinto_setting(raw, "readonly", False)),
         cors_origins=tuple(cors) or ("*",),
-        locks=_parse_locks(raw, lock_timeout),
+        locks=parse_locks(raw, lock_timeout),
         kinto_in_memory=backend.strip() == MEMORY_STORAGE,
         body_timeout_seconds=parse_timeout(
             "kinto.attachment.body_timeout_seconds",
@@ -289,6 +258,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         ),
         download_accel_path=accel_path,
         resumable=parse_resumable(global_values),
+        body_limits=parse_body_limits(global_values),
         public_address=PublicAddress.from_settings(raw),
         download_url_seconds=_parse_url_lifetime(global_values.get("download_url_seconds", 300)),
         max_removals_per_request=parse_count(

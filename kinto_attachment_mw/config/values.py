@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
 
@@ -47,3 +49,11 @@ def parse_timeout(name: str, raw: object) -> float:
     if not 0 < value < float("inf"):
         raise ConfigurationError(f"{name}: must be a positive number of seconds, got {raw!r}")
     return value
+
+
+def kinto_setting(raw: Mapping[str, object], name: str, default: object) -> object:
+    """One of Kinto's own settings, given as ``kinto.NAME`` or ``NAME``."""
+    for key in (f"kinto.{name}", name):
+        if key in raw:
+            return raw[key]
+    return default
