@@ -21,7 +21,7 @@ from .resumable.endpoint import ResumableUploads
 from .resumable.protocol import UPLOADS_SEGMENT, upload_route
 from .serving.downloads import Downloads
 from .serving.file_server import FileServer
-from .serving.service_endpoints import ServiceEndpoints, privacy_of
+from .serving.service_endpoints import ServiceEndpoints
 from .storage import LocalStorage, Storage, StorageUnavailable, storage_from_settings
 from .upload.endpoint import AttachmentEndpoint
 from .writes.batch import BatchEndpoint
@@ -87,7 +87,6 @@ class AttachmentMiddleware:
             self.settings.readonly,
             self.settings.default_policy.extensions,
             self.resumable.capability if self.resumable is not None else None,
-            privacy_of(self.settings),
         )
         self.file_server = None
         if self.settings.serve_path and isinstance(self.storage, LocalStorage):

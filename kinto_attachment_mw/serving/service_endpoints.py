@@ -12,7 +12,6 @@ import uuid
 
 from webob import Request, Response
 
-from ..config import Settings
 from ..protocol.paths import HEARTBEAT_PATH, HELLO_PATH
 from ..storage import Storage, StorageUnavailable
 from ..storage.metadata import StoredFileMetadata
@@ -22,18 +21,6 @@ logger = logging.getLogger(__name__)
 
 #: At the root, in no folder: a folder would be pruned and re-made under concurrent checks.
 HEARTBEAT_PREFIX = ".heartbeat-"
-
-
-def privacy_of(settings: Settings) -> dict[str, object]:
-    """Where uploaded files are private, as the capability tells clients: the default,
-    and each bucket (``b``) or collection (``b/c``) configured on its own."""
-    return {
-        "default": settings.default_policy.private,
-        "resources": {
-            "/".join(ids): policy.private
-            for ids, policy in sorted(settings.resource_policies.items())
-        },
-    }
 
 
 class ServiceEndpoints:
@@ -46,10 +33,13 @@ class ServiceEndpoints:
         readonly: bool,
         extensions: frozenset[str] | None = None,
         resumable: dict | None = None,
-        privacy: dict | None = None,
     ):
         """``extensions``: what uploads may be named by default (``None``: anything); a
-        bucket or collection may say otherwise. Clients show it before an upload."""
+        bucket or collection may say otherwise. Clients show it before an upload.
+
+        The capability is for anonymous callers too: it names no bucket or collection
+        (which are private is told by each file's ``location``, for whoever may read
+        its record)."""
         self.storage = storage
         self.readonly = readonly
         self.capability = {
@@ -63,9 +53,6 @@ class ServiceEndpoints:
             "downloads": "permission-checked",
             # POST {record URL}/attachment with Tus-Resumable: null when turned off.
             "resumable": resumable,
-            # Where uploads are private: their location is then the record's download
-            # URL (".../attachment?key=..."), to be followed with Kinto credentials.
-            "private": privacy or {"default": False, "resources": {}},
         }
 
     def __call__(self, request: Request, app) -> Response:

@@ -91,12 +91,15 @@ def test_a_private_location_is_the_download_url_kinto_guards(storage_root, metho
 
 
 @pytest.mark.unit
-def test_the_capability_says_where_files_are_private(storage_root):
-    app = local_app(storage_root, **{"resources.b.private": "true"})
-    assert app.get("/v1/").json["capabilities"]["attachments"]["private"] == {
-        "default": False,
-        "resources": {"b": True, "b/secret": True},
-    }
+def test_the_capability_names_no_private_resource(storage_root):
+    """Anyone may read ``GET /v1/``: it does not list the buckets and collections
+    configured private (a file's ``location`` tells its readers it is private)."""
+    app = local_app(storage_root, **{"resources.hr.contracts.private": "true"})
+    capability = app.get("/v1/").json["capabilities"]["attachments"]
+    assert "private" not in capability
+    text = json.dumps(capability)
+    for name in ("hr", "contracts", "secret"):
+        assert f'"{name}' not in text and f"{name}/" not in text
 
 
 @pytest.mark.unit

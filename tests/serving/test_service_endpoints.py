@@ -27,7 +27,6 @@ def test_capability_is_advertised(storage_root):
         "base_url": "https://cdn.example.com/files/",
         "extensions": sorted(EXTENSION_GROUPS["default"]),
         "downloads": "permission-checked",
-        "private": {"default": False, "resources": {}},
         "resumable": {
             "protocol": "tus",
             "version": "1.0.0",
