@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
+from collections.abc import Callable
 
 from webob import Request, Response
 
@@ -21,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 #: At the root, in no folder: a folder would be pruned and re-made under concurrent checks.
 HEARTBEAT_PREFIX = ".heartbeat-"
+#: Anyone may call the heartbeat: a process writes to storage at most this often...
+HEALTHY_FOR_SECONDS = 30.0
+#: ...and, after a failed write, tries again this soon (a recovery shows quickly, while a
+#: flood of heartbeats during an outage does not pile up on the failing storage).
+UNHEALTHY_FOR_SECONDS = 5.0
 
 
 class ServiceEndpoints:
@@ -33,6 +41,7 @@ class ServiceEndpoints:
         readonly: bool,
         extensions: frozenset[str] | None = None,
         resumable: dict | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         """``extensions``: what uploads may be named by default (``None``: anything); a
         bucket or collection may say otherwise. Clients show it before an upload.
@@ -42,6 +51,9 @@ class ServiceEndpoints:
         its record)."""
         self.storage = storage
         self.readonly = readonly
+        self.clock = clock
+        self._check_lock = threading.Lock()
+        self._checked: tuple[bool, float] | None = None  # (healthy, until)
         self.capability = {
             "description": "Add file attachments to records",
             "url": "https://github.com/Kinto/kinto-attachment/",
@@ -69,11 +81,23 @@ class ServiceEndpoints:
             if response.status_code == 200:
                 body.setdefault("capabilities", {})["attachments"] = self.capability
         else:
-            body["attachments"] = healthy = self.storage_is_healthy()
+            body["attachments"] = healthy = self.storage_health()
             if not healthy:
                 response.status = 503
         response.body = json.dumps(body).encode()
         return response
+
+    def storage_health(self) -> bool:
+        """The last storage check's result while it is fresh, else a new check: at most
+        one write per :data:`HEALTHY_FOR_SECONDS` (:data:`UNHEALTHY_FOR_SECONDS` after a
+        failure) per process. Concurrent heartbeats wait for one check."""
+        with self._check_lock:
+            if self._checked is not None and self.clock() < self._checked[1]:
+                return self._checked[0]
+            healthy = self.storage_is_healthy()
+            fresh_for = HEALTHY_FOR_SECONDS if healthy else UNHEALTHY_FOR_SECONDS
+            self._checked = (healthy, self.clock() + fresh_for)
+            return healthy
 
     def storage_is_healthy(self) -> bool:
         """A real write and delete of a small file (always healthy when read-only)."""

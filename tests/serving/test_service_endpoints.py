@@ -10,6 +10,7 @@ import webtest
 
 from kinto_attachment_mw import AttachmentMiddleware, __version__
 from kinto_attachment_mw.config.policy import EXTENSION_GROUPS
+from kinto_attachment_mw.storage import StorageUnavailable
 
 from ..helpers.kinto_apps import build_app, files_under, kinto_settings
 
@@ -113,3 +114,60 @@ def test_concurrent_heartbeats_all_succeed(storage_root):
         thread.join()
     assert results == [True] * 400
     assert files_under(storage_root) == set()
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counted_writes(app: webtest.TestApp, failing: list[bool]) -> list[str]:
+    """The storage writes the middleware opens, each failing while ``failing[0]``."""
+    storage = app.app.storage
+    opened: list[str] = []
+    open_writer = storage.open_writer
+
+    def counting(key, *args, **kwargs):
+        opened.append(key)
+        if failing[0]:
+            raise StorageUnavailable("storage down")
+        return open_writer(key, *args, **kwargs)
+
+    storage.open_writer = counting
+    return opened
+
+
+def test_heartbeat_writes_to_storage_once_per_30_seconds(app, storage_root):
+    clock = app.app.service.clock = Clock()
+    writes = counted_writes(app, failing=[False])
+    for _ in range(5):
+        assert app.get("/v1/__heartbeat__").json["attachments"] is True
+    assert len(writes) == 1
+    clock.now += 29.9
+    assert app.get("/v1/__heartbeat__").json["attachments"] is True
+    assert len(writes) == 1
+    clock.now += 0.2
+    assert app.get("/v1/__heartbeat__").json["attachments"] is True
+    assert len(writes) == 2
+    assert files_under(storage_root) == set()
+
+
+def test_a_failed_heartbeat_is_checked_again_after_5_seconds(app):
+    clock = app.app.service.clock = Clock()
+    failing = [True]
+    writes = counted_writes(app, failing)
+    for _ in range(3):
+        assert app.get("/v1/__heartbeat__", status=503).json["attachments"] is False
+    assert len(writes) == 1
+    failing[0] = False  # storage is back
+    clock.now += 4.9
+    app.get("/v1/__heartbeat__", status=503)
+    assert len(writes) == 1
+    clock.now += 0.2
+    assert app.get("/v1/__heartbeat__").json["attachments"] is True
+    assert len(writes) == 2
