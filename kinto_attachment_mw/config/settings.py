@@ -17,7 +17,14 @@ from .policy import POLICY_PARSERS, Policy
 from .public_address import PublicAddress
 from .resumable import ResumableSettings, parse_resumable
 from .s3 import AWS_NAMES, S3Settings, parse_s3
-from .values import ConfigurationError, kinto_setting, parse_bool, parse_count, parse_timeout
+from .values import (
+    ConfigurationError,
+    kinto_setting,
+    parse_bool,
+    parse_count,
+    parse_group,
+    parse_timeout,
+)
 
 PREFIXES = ("kinto.attachment.", "attachment.")
 
@@ -52,6 +59,8 @@ class Settings:
     #: Local storage: an nginx ``internal`` location that serves the storage folder;
     #: checked downloads then hand the bytes to nginx (``X-Accel-Redirect``).
     download_accel_path: str | None = None
+    #: Local storage: the group given read access to private files (nginx's workers).
+    private_files_gid: int | None = None
     resumable: ResumableSettings = ResumableSettings()
     body_limits: BodyLimits = BodyLimits()
     public_address: PublicAddress = PublicAddress()
@@ -80,6 +89,7 @@ GLOBAL_NAMES = frozenset(
         "body_timeout_seconds",
         "download_url_seconds",
         "download_accel_path",
+        "private_files_group",
         "resumable.enabled",
         "resumable.expires_after",
         "resumable.spool_path",
@@ -229,6 +239,9 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             "kinto.attachment.download_accel_path: only for local storage"
             " (S3 and GCS downloads are presigned URLs)"
         )
+    private_group = global_values.get("private_files_group", "")
+    if str(private_group).strip() and (s3 or gcs):
+        raise ConfigurationError("kinto.attachment.private_files_group: only for local storage")
     base_url = str(global_values.get("base_url", "")).strip()
     extra_base_url = str(global_values.get("extra.base_url", base_url)).strip() or None
     if extra_base_url and not extra_base_url.endswith("/"):
@@ -257,6 +270,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             global_values.get("body_timeout_seconds", 60),
         ),
         download_accel_path=accel_path,
+        private_files_gid=parse_group("kinto.attachment.private_files_group", private_group),
         resumable=parse_resumable(global_values),
         body_limits=parse_body_limits(global_values),
         public_address=PublicAddress.from_settings(raw),

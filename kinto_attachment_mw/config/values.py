@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -57,3 +58,20 @@ def kinto_setting(raw: Mapping[str, object], name: str, default: object) -> obje
         if key in raw:
             return raw[key]
     return default
+
+
+def parse_group(name: str, raw: object) -> int | None:
+    """A group of this host, by name or number, that the server's user is in (it gives
+    files to it); ``None`` when empty."""
+    import grp
+
+    value = str(raw).strip()
+    if not value:
+        return None
+    try:
+        gid = int(value) if value.isdigit() else grp.getgrnam(value).gr_gid
+    except KeyError:
+        raise ConfigurationError(f"{name}: no group {value!r} on this host") from None
+    if os.geteuid() != 0 and gid not in (os.getegid(), *os.getgroups()):
+        raise ConfigurationError(f"{name}: this server's user is not in group {value!r}")
+    return gid

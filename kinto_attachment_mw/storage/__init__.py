@@ -48,7 +48,7 @@ def storage_from_settings(settings: Settings) -> Storage:
             ) from error
         storage = S3Storage(settings.s3, settings.base_url)
     else:
-        storage = LocalStorage(settings.base_path, settings.base_url)
+        storage = LocalStorage(settings.base_path, settings.base_url, settings.private_files_gid)
         storage.ensure_root()
     if settings.base_url and not settings.base_url.endswith("/"):
         logger.warning(

@@ -21,6 +21,7 @@ from .base import (
     copy_through,
     is_hidden,
 )
+from .local_modes import LocalModes
 from .metadata import StoredFileMetadata
 
 logger = logging.getLogger(__name__)
@@ -40,9 +41,10 @@ class UnsafePath(ValueError):
 
 
 class LocalStorage(Storage):
-    def __init__(self, base_path: str, base_url: str = ""):
+    def __init__(self, base_path: str, base_url: str = "", private_gid: int | None = None):
         super().__init__(base_url)
         self.base_path = os.path.realpath(base_path)
+        self.modes = LocalModes(private_gid)
 
     def ensure_root(self) -> None:
         try:
@@ -68,8 +70,8 @@ class LocalStorage(Storage):
         path = self.path_of(key)
         for _ in range(_MAX_FOLDER_ATTEMPTS):
             try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                return _LocalWriter(self, key, path)
+                self.modes.make_folders(self.base_path, os.path.dirname(path), private)
+                return _LocalWriter(self, key, path, private)
             except (FileNotFoundError, FileExistsError):
                 continue  # another request pruned the folder meanwhile: make it again
             except OSError as error:
@@ -133,7 +135,8 @@ class LocalStorage(Storage):
             os.path.dirname(meta_path), f"{TEMP_PREFIX}{uuid.uuid4().hex}{META_SUFFIX}"
         )
         try:
-            with open(temp_path, "x", encoding="utf-8") as sidecar:
+            fd = self.modes.create_file(temp_path, metadata.private)
+            with open(fd, "w", encoding="utf-8") as sidecar:
                 json.dump(change(metadata).to_dict(), sidecar)
             os.replace(temp_path, meta_path)
         except OSError as error:
@@ -211,14 +214,16 @@ def _meta_path(path: str) -> str:
 
 
 class _LocalWriter(FileWriter):
-    def __init__(self, storage: LocalStorage, key: str, path: str):
+    def __init__(self, storage: LocalStorage, key: str, path: str, private: bool):
         self._storage = storage
+        self._private = private
         self._key = key
         self._path = path
         folder = os.path.dirname(path)
         self._temp_path = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         self._temp_meta_path = self._temp_path + META_SUFFIX
-        self._file = open(self._temp_path, "xb")  # noqa: SIM115 (closed in commit/abort)
+        fd = storage.modes.create_file(self._temp_path, private)
+        self._file = open(fd, "wb")  # noqa: SIM115 (closed in commit/abort)
 
     def write(self, chunk: bytes) -> None:
         try:
@@ -230,7 +235,8 @@ class _LocalWriter(FileWriter):
     def commit(self, metadata: StoredFileMetadata) -> str:
         try:
             self._file.close()
-            with open(self._temp_meta_path, "x", encoding="utf-8") as sidecar:
+            fd = self._storage.modes.create_file(self._temp_meta_path, self._private)
+            with open(fd, "w", encoding="utf-8") as sidecar:
                 json.dump(metadata.to_dict(), sidecar)
             key = self._link_into_place()
         except OSError as error:

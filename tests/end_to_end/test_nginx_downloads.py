@@ -5,6 +5,9 @@ runs the production example's site file, its ``/protected/`` location turned on.
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +20,28 @@ from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.e2e
 
+BASE_PATH = "kinto.attachment.base_path"
+
 
 @pytest.fixture
 def behind_nginx(tmp_path: Path) -> Iterator[tuple[str, Kinto]]:
+    yield from serve_behind_nginx(tmp_path)
+
+
+def serve_behind_nginx(
+    tmp_path: Path, attachment: dict[str, str] | None = None, nginx_user: str = ""
+) -> Iterator[tuple[str, Kinto]]:
+    """Kinto behind nginx (its workers run as ``nginx_user`` when given)."""
     require("nginx")
     server, root = kinto_ini_server(
         tmp_path,
         attachment={
             "kinto.attachment.download_accel_path": "/protected",
             "kinto.attachment.resources.b.secret.private": "true",
+            **(attachment or {}),
         },
     )
+    root = Path(server_root) if (server_root := (attachment or {}).get(BASE_PATH)) else root
     nginx = None
     try:
         port = stack.free_port()
@@ -39,6 +53,8 @@ def behind_nginx(tmp_path: Path) -> Iterator[tuple[str, Kinto]]:
             accel_root=root,
         )
         conf = stack.nginx_conf(tmp_path / "nginx", site)
+        if nginx_user:
+            conf.write_text(f"user {nginx_user};\n" + conf.read_text().replace("user root;", ""))
         nginx = stack.Server(stack.nginx_command(conf), tmp_path / "nginx.log")
         nginx.wait_until_answers(port, "/v1/__heartbeat__")
         kinto = Kinto(server)
@@ -86,3 +102,41 @@ def test_nginx_sends_private_files_to_their_readers_only(behind_nginx):
     assert key.startswith("_private/")
     assert requests.get(f"{url}/protected/{key}", timeout=30).status_code == 404
     assert requests.get(f"{url}/attachments/{key}", timeout=30).status_code == 404
+
+
+@pytest.fixture
+def nginx_in_a_group(tmp_path: Path) -> Iterator[tuple[str, Kinto, Path]]:
+    """nginx's workers run as another user than Kinto (as root: ``nobody``), in the
+    group that ``private_files_group`` gives private files to."""
+    shared = Path(tempfile.mkdtemp(prefix="kinto-attachments-"))
+    os.chmod(shared, 0o755)  # nginx's workers reach the storage folder
+    root = shared / "attachments"
+    if os.geteuid() == 0:
+        group, nginx_user = "nogroup", "nobody nogroup"
+    else:  # nginx cannot change users: it runs as this one, in its group
+        group, nginx_user = str(os.getegid()), ""
+    settings = {BASE_PATH: str(root), "kinto.attachment.private_files_group": group}
+    try:
+        for url, kinto in serve_behind_nginx(tmp_path, settings, nginx_user):
+            yield url, kinto, root
+    finally:
+        shutil.rmtree(shared)
+
+
+def test_nginx_workers_read_private_files_through_their_group(nginx_in_a_group):
+    """Private files are 0640 in 0750 folders of the group: nginx's workers read them
+    (with the server's own 0600 and 0700 they would answer 403)."""
+    url, kinto, root = nginx_in_a_group
+    secret = "/v1/buckets/b/collections/secret"
+    kinto.create_collection(secret)
+    content = os.urandom(100_000)
+    location = kinto.upload("s1", "payroll.csv", content, collection=secret).json()["location"]
+    private_file = root / location.split("?key=", 1)[1]
+    assert stat.S_IMODE(private_file.stat().st_mode) == 0o640
+    assert stat.S_IMODE(private_file.parent.stat().st_mode) == 0o750
+    through_nginx = f"{url}/v1/{location.split('/v1/', 1)[1]}"
+    answer = requests.get(through_nginx, auth=USER, timeout=30)
+    assert answer.status_code == 200 and answer.content == content
+    kinto.upload("p1", "open.csv", b"a,b\n")
+    download = f"{url}{COLLECTION_PATH}/records/p1/attachment"
+    assert requests.get(download, auth=USER, timeout=30).content == b"a,b\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -128,6 +129,9 @@ def test_a_collection_made_private_then_public_again(deployment):
         location = PrivateLocation.parse(attachment["location"])
         assert location is not None and location.key.startswith("_private/"), rid
     assert records["r1"]["hash"] == first["hash"]
+    for attachment in records.values():  # moved into files that are the server's alone
+        key = PrivateLocation.parse(attachment["location"]).key
+        assert stat.S_IMODE(os.stat(deployment.root / key).st_mode) == 0o600
     # Only those who may read the record get its file; the old public file is gone, but
     # where the copy in another collection still references it.
     assert served(kinto, records["r1"]["location"]).status_code == 401
