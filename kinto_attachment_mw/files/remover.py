@@ -186,7 +186,9 @@ class FileRemover:
 
 
 #: What keeps a file its owner record let go of.
-_KEPT_AFTER_ITS_OWNER = frozenset({Verdict.KEPT_BY_SETTING, Verdict.SHARED, Verdict.REFERENCED_AGAIN})
+_KEPT_AFTER_ITS_OWNER = frozenset(
+    {Verdict.KEPT_BY_SETTING, Verdict.SHARED, Verdict.REFERENCED_AGAIN}
+)
 
 
 def _referenced_since(stored: StoredFileMetadata | None, moment: float) -> bool:

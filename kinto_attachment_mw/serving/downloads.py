@@ -138,7 +138,6 @@ def _not_served(record: RecordPath) -> errors.AttachmentError:
     return errors.AttachmentError(
         404,
         errors.Errno.MISSING_RESOURCE,
-        "This file is no longer served: the record it was uploaded for does not hold it"
-        " any more.",
+        "This file is no longer served: the record it was uploaded for does not hold it any more.",
         details={"id": record.record_id, "resource_name": "attachment"},
     )
