@@ -8,6 +8,7 @@ an orphan for ``gc`` but never a record pointing at a missing file.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from ..locks import RecordLocks, file_lock
 from ..protocol.errors import AttachmentError
 from ..protocol.paths import RecordPath
 from ..storage import Storage, StorageUnavailable
+from ..storage.base import is_private_key
 from ..storage.metadata import StoredFileMetadata
 from .locations import key_for
 
@@ -80,6 +82,8 @@ class FileRemover:
                         verdict = Verdict.GONE
                 if verdict is not None:
                     logger.info("%s: %s", key, verdict.value)
+                    if verdict in _KEPT_AFTER_ITS_OWNER and not dry_run:
+                        self._note_owner_dropped(removal)
                     return verdict
                 try:
                     self.storage.delete(key)
@@ -107,6 +111,26 @@ class FileRemover:
         if removal.dropped_by is None and self._kept_by_setting(stored.owner if stored else None):
             return Verdict.KEPT_BY_SETTING
         return None
+
+    def _note_owner_dropped(self, removal: Removal) -> None:
+        """A private file its owner let go of stays (copies, ``keep_old_files``): say so
+        beside it, so that downloads serve it to no one (see ``serving/downloads.py``);
+        a record created again under the owner's id, or given the file back by a copy,
+        must not read it. The caller holds the file's lock."""
+        if removal.dropped_by is None or not is_private_key(removal.key):
+            return
+        try:
+            stored = self.storage.metadata(removal.key)
+            if stored is None or (stored.owner, stored.hash) != (removal.dropped_by, removal.hash):
+                return  # a copy let go of it, not its owner
+            if not stored.owner_dropped:
+                self.storage.update_metadata(
+                    removal.key, lambda current: dataclasses.replace(current, owner_dropped=True)
+                )
+        except StorageUnavailable as error:
+            # Downloads still ask that the owner record hold the file: only a copy given
+            # back to a record of the owner's id would be served meanwhile.
+            logger.warning("Could not note that %s was dropped: %s", removal.key, error)
 
     def _kept_by_setting(self, owner: RecordPath | None) -> bool:
         if self.settings is None:
@@ -159,6 +183,12 @@ class FileRemover:
                 yield info.key
         except StorageUnavailable as error:
             logger.warning("Could not list the stored files to remove: %s", error)
+
+
+#: What keeps a file its owner record let go of.
+_KEPT_AFTER_ITS_OWNER = frozenset(
+    {Verdict.KEPT_BY_SETTING, Verdict.SHARED, Verdict.REFERENCED_AGAIN}
+)
 
 
 def _referenced_since(stored: StoredFileMetadata | None, moment: float) -> bool:

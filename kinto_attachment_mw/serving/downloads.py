@@ -7,7 +7,8 @@ record. Then local storage streams the file here (``Range`` and conditional requ
 honoured, ``ETag`` the file's hash) or hands it to nginx (``download_accel_path``:
 ``X-Accel-Redirect`` to an ``internal`` location), and S3 or GCS answer ``307`` to a
 presigned URL that lives ``download_url_seconds``. A gzipped attachment is served as
-stored: the ``.gz`` its hash describes.
+stored: the ``.gz`` its hash describes. Whichever way, the answer carries the safety
+headers of :mod:`.headers`, and the record's ``mimetype`` only when it is a media type.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from urllib.parse import parse_qsl, quote
 
 from webob import Request, Response
 
-from ..files.locations import KEY_PARAMETER, PrivateLocation, key_of
+from ..files.locations import KEY_PARAMETER, key_of
 from ..protocol import errors
 from ..protocol.client import KintoClient
 from ..protocol.paths import ATTACHMENT_FIELD, RecordPath
 from ..storage import LocalStorage, Storage
 from ..storage.base import is_private_key
 from .file_server import serve_file
+from .headers import add_safety_headers, content_disposition, media_type
+
+__all__ = ["Downloads", "content_disposition"]
 
 
 class Downloads:
@@ -55,12 +59,9 @@ class Downloads:
                 else "This record has no attachment stored here.",
                 details={"id": record.record_id, "resource_name": "attachment"},
             )
-        owner = self._private_owner(key, attachment)
-        if owner is not None and owner != record:
-            # A copy of a private file: those who may read the record it was uploaded
-            # for decide, as they do when following its location.
-            self._readable_attachment(request.environ, owner)
-        content_type = str(attachment.get("mimetype") or "application/octet-stream")
+        if is_private_key(key):
+            self._check_private(request.environ, record, key, attachment)
+        content_type = media_type(attachment.get("mimetype"))
         name = str(attachment.get("filename") or key.rsplit("/")[-1])
         digest = attachment.get("hash")
         disposition = content_disposition(name)
@@ -71,7 +72,7 @@ class Downloads:
             response.headers["X-Accel-Redirect"] = f"{self.accel_path}/{quote(key)}"
             response.headers["Content-Disposition"] = disposition
             response.cache_control = "private, no-cache"
-            return response
+            return add_safety_headers(response)
         if isinstance(self.storage, LocalStorage):
             return serve_file(
                 request,
@@ -84,26 +85,38 @@ class Downloads:
         url = self.storage.download_url(key, content_type, disposition, self.url_seconds)
         response = Response(status=307, location=url, content_type=None)
         response.cache_control = "private, no-store"  # the URL is a credential
-        return response
+        return add_safety_headers(response)
 
-    def _private_owner(self, key: str, attachment: dict) -> RecordPath | None:
-        """The record whose readers may download a private file (``None``: a public
-        file). Its private location names it (the guard checked); a private file under
-        another form of location has it in its metadata, read for those only."""
-        location = PrivateLocation.parse(attachment.get("location"))
-        if location is not None:
-            return location.owner
-        if not is_private_key(key):
-            return None
+    def _check_private(self, environ: dict, record: RecordPath, key: str, attachment: dict):
+        """A private file is served for a record that holds it now, by the rules of what
+        is stored beside it, never by what a location says (any record's location can
+        name any key): its owner, the record it was uploaded for, must not have let go of
+        it (see ``FileRemover``), and a copy is served only to those who may read that
+        owner record too, while it holds this very file. A record created again under the
+        owner's id holds nothing of its predecessor's, and a bucket deleted and created
+        again has no record that holds it."""
         stored = self.storage.metadata(key)
-        if stored is None or stored.owner is None:
-            raise errors.not_found()  # whose it is cannot be told: nobody's to download
-        return stored.owner
+        if (
+            stored is None
+            or stored.owner is None
+            or stored.owner_dropped
+            or stored.hash != attachment.get("hash")
+        ):
+            raise _not_served(record)
+        if stored.owner == record:
+            return
+        held = self._readable_attachment(environ, stored.owner, missing=_not_served(record))
+        if key_of(self.storage, held) != key or held.get("hash") != stored.hash:
+            raise _not_served(record)
 
-    def _readable_attachment(self, environ: dict, record: RecordPath) -> dict | None:
+    def _readable_attachment(
+        self, environ: dict, record: RecordPath, missing: Exception | None = None
+    ) -> dict | None:
         """The record's ``attachment``, read with the caller's credentials: Kinto's 401,
-        403 or 404 is the answer when they may not read it."""
+        403 or 404 is the answer when they may not read it (``missing`` for its 404)."""
         found = self.kinto.call(environ, "GET", record.url_path)
+        if found.status == 404 and missing is not None:
+            raise missing
         if found.status != 200:
             raise errors.KintoAnswer(found.response)
         attachment = ((found.body or {}).get("data") or {}).get(ATTACHMENT_FIELD)
@@ -121,11 +134,10 @@ def _asked_keys(environ: dict) -> list[str]:
     return [value for name, value in pairs if name == KEY_PARAMETER]
 
 
-def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII ``filename`` for every client, ``filename*`` (RFC 8187) with
-    the real name when it is not ASCII."""
-    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\' else "_" for ch in filename)
-    value = f'attachment; filename="{fallback}"'
-    if fallback != filename:
-        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
-    return value
+def _not_served(record: RecordPath) -> errors.AttachmentError:
+    return errors.AttachmentError(
+        404,
+        errors.Errno.MISSING_RESOURCE,
+        "This file is no longer served: the record it was uploaded for does not hold it any more.",
+        details={"id": record.record_id, "resource_name": "attachment"},
+    )

@@ -15,6 +15,7 @@ from ..protocol.paths import wsgi_path
 from ..storage.base import is_hidden, is_private_key
 from ..storage.local import LocalStorage, UnsafePath
 from ..upload.naming import mimetype_for
+from .headers import add_safety_headers, media_type
 from .ranges import Unsatisfiable, byte_range
 
 _BLOCK = 256 * 1024
@@ -41,7 +42,7 @@ class FileServer:
             request,
             self.storage,
             key,
-            mimetype_for(key, None, self.policy),
+            media_type(mimetype_for(key, None, self.policy)),
             cache_control="public, max-age=3600",
         )
 
@@ -91,10 +92,7 @@ def _respond(
     )
     response.etag = etag or f"{info.st_ino:x}-{size:x}-{info.st_mtime_ns:x}"
     response.cache_control = cache_control
-    # Uploaded content is served from Kinto's own origin: an SVG or HTML file must
-    # not be able to run scripts there with the visitor's credentials.
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    add_safety_headers(response)  # on 304, 206, 416 and HEAD answers too
 
     if _not_modified(request, response):
         response.status = 304

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from ..protocol.paths import RecordPath
 
-#: Fields kept as plain strings in text metadata; any other is JSON (size: int, shared and
-#: private: bool).
+#: Fields kept as plain strings in text metadata; any other is JSON (size: int, shared,
+#: private and owner_dropped: bool).
 _STRING_FIELDS = frozenset({"record", "hash"})
 
 #: How far the clocks of the hosts sharing a storage may disagree; a reference noted this
@@ -38,6 +38,10 @@ class StoredFileMetadata:
     #: Served only to those who may read its owner record: no public ACL, not served
     #: by ``serve_path`` (``kinto.attachment.private``).
     private: bool = False
+    #: The record it was stored for let go of it (deleted, or given another file) while
+    #: copies kept it: a private file is then served to no one, so that a record created
+    #: again under that id, or given the file back by a copy, cannot read it.
+    owner_dropped: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """The stored form; its keys are those files already stored carry."""
@@ -52,6 +56,8 @@ class StoredFileMetadata:
             stored["referenced_at"] = self.referenced_at
         if self.private:
             stored["private"] = True
+        if self.owner_dropped:
+            stored["owner_dropped"] = True
         return stored
 
     @classmethod
@@ -69,6 +75,7 @@ class StoredFileMetadata:
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             shared=stored.get("shared") is True,
             private=stored.get("private") is True,
+            owner_dropped=stored.get("owner_dropped") is True,
             referenced_at=(
                 float(referenced_at)
                 if isinstance(referenced_at, (int, float)) and not isinstance(referenced_at, bool)

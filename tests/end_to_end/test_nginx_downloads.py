@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from ..helpers import unchecked_writes
 from ..helpers.live_server import COLLECTION_PATH, USER, Kinto, kinto_ini_server
 from ..helpers.local_stack import stack
 from ..helpers.system_packages import require
@@ -21,6 +22,22 @@ from ..helpers.system_packages import require
 pytestmark = pytest.mark.e2e
 
 BASE_PATH = "kinto.attachment.base_path"
+
+#: The application, with a way past the middleware for records written unchecked.
+APP = ["--pythonpath", str(Path(__file__).parents[2]), f"{unchecked_writes.__name__}:application"]
+SANDBOX = "default-src 'none'; sandbox"
+
+
+def record_written_unchecked(kinto: Kinto, record: str, mimetype: str) -> None:
+    """The record's attachment says ``mimetype``, written straight into Kinto."""
+    attachment = kinto.request("GET", record).json()["data"]["attachment"]
+    answer = kinto.request(
+        "PATCH",
+        record,
+        json={"data": {"attachment": {**attachment, "mimetype": mimetype}}},
+        headers={unchecked_writes.HEADER: "1"},
+    )
+    assert answer.status_code == 200, answer.text
 
 
 @pytest.fixture
@@ -40,6 +57,7 @@ def serve_behind_nginx(
             "kinto.attachment.resources.b.secret.private": "true",
             **(attachment or {}),
         },
+        app=APP,
     )
     root = Path(server_root) if (server_root := (attachment or {}).get(BASE_PATH)) else root
     nginx = None
@@ -140,3 +158,49 @@ def test_nginx_workers_read_private_files_through_their_group(nginx_in_a_group):
     kinto.upload("p1", "open.csv", b"a,b\n")
     download = f"{url}{COLLECTION_PATH}/records/p1/attachment"
     assert requests.get(download, auth=USER, timeout=30).content == b"a,b\n"
+
+def test_nginx_answers_carry_the_safety_headers(behind_nginx):
+    """nginx keeps only some of the answer's headers when it follows X-Accel-Redirect: its
+    ``/protected/`` location adds nosniff and the sandbox policy itself, on full, partial,
+    conditional and HEAD answers alike."""
+    url, kinto = behind_nginx
+    kinto.upload("r1", "page.txt", b"<script>alert(document.cookie)</script>")
+    download = f"{url}{COLLECTION_PATH}/records/r1/attachment"
+    answers = {
+        "200": requests.get(download, auth=USER, timeout=30),
+        "head": requests.head(download, auth=USER, timeout=30),
+        "206": requests.get(download, auth=USER, headers={"Range": "bytes=0-3"}, timeout=30),
+    }
+    etag = answers["200"].headers.get("ETag") or answers["200"].headers["Last-Modified"]
+    condition = "If-None-Match" if "ETag" in answers["200"].headers else "If-Modified-Since"
+    answers["304"] = requests.get(download, auth=USER, headers={condition: etag}, timeout=30)
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "200": 200,
+        "head": 200,
+        "206": 206,
+        "304": 304,
+    }
+    for name, answer in answers.items():
+        assert answer.headers.get("X-Content-Type-Options") == "nosniff", name
+        assert answer.headers.get("Content-Security-Policy") == SANDBOX, name
+
+
+@pytest.mark.parametrize(
+    "mimetype",
+    [
+        pytest.param("text/html\r\nSet-Cookie: session=stolen", id="crlf"),
+        pytest.param("text/" + "x" * 20_000, id="20000-characters"),
+    ],
+)
+def test_a_recorded_mimetype_that_is_no_media_type_is_no_502(behind_nginx, mimetype):
+    url, kinto = behind_nginx
+    content = b"<script>alert(document.cookie)</script>"
+    kinto.upload("r1", "page.txt", content)
+    record = f"{COLLECTION_PATH}/records/r1"
+    record_written_unchecked(kinto, record, mimetype)
+    answer = requests.get(f"{url}{record}/attachment", auth=USER, timeout=30)
+    assert answer.status_code == 200 and answer.content == content
+    assert answer.headers["Content-Type"] == "application/octet-stream"
+    assert answer.headers["Content-Disposition"] == 'attachment; filename="page.txt"'
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in answer.headers

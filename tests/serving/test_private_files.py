@@ -113,16 +113,18 @@ def test_a_copy_of_a_private_file_is_for_the_readers_of_its_owner(storage_root):
     app.get(f"{OPEN}/copy/attachment", status=401)
     assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
     app.get(path_of(secret["location"]), status=401)
-    # Replaced on its record, the old file stays for the copy, downloaded through the
-    # copy's own URL by the owner's readers; the location names the owner's current file
-    # only (a record id can be deleted and created again by someone else).
+    # Replaced on its record, the old file stays for the copy, but is served to no one:
+    # its owner no longer holds it (a record id can be deleted and created again by
+    # someone else, and given the file back by a copy).
     app.post(
         f"{SECRET}/r1/attachment",
         upload_files=[("attachment", "numbers.csv", b"new numbers\n")],
         headers=ALICE,
     )
-    assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).body == CONTENT
-    app.get(f"{OPEN}/copy/attachment", status=401)
+    assert storage_root.joinpath(PrivateLocation.parse(secret["location"]).key).exists()
+    for headers in (CAROL, ALICE):
+        gone = app.get(f"{OPEN}/copy/attachment", headers=headers, status=404)
+        assert "no longer served" in gone.json["message"]
     app.get(path_of(secret["location"]), headers=CAROL, status=404)
     assert app.get(f"{SECRET}/r1/attachment", headers=CAROL).body == b"new numbers\n"
 

@@ -1,0 +1,135 @@
+"""Who downloads a private file's copies: decided from what is stored beside the file (its
+owner record), never from what a location says, and only while that owner record holds
+this very file. A record id or a bucket created again gets nothing of its predecessor's
+file, copies included. On local storage and on S3."""
+
+from __future__ import annotations
+
+import pytest
+import webtest
+
+from kinto_attachment_mw.files.locations import PrivateLocation
+from kinto_attachment_mw.protocol.paths import RecordPath
+
+from ..helpers.kinto_apps import ALICE, build_s3_app, userid
+from .test_downloads import BOB, CAROL, CONTENT
+from .test_private_files import OPEN, PRIVATE, SECRET, deployment, local_app
+
+ELSEWHERE = "/v1/buckets/elsewhere/collections/pub/records"
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.unit),
+        pytest.param("s3", marks=pytest.mark.integration),
+    ]
+)
+def app(request, storage_root):
+    if request.param == "local":
+        return local_app(storage_root)
+    moto = request.getfixturevalue("moto")
+    return build_s3_app(moto.new_bucket(), moto.url, **PRIVATE)
+
+
+def straight_to_kinto(app: webtest.TestApp) -> webtest.TestApp:
+    """Kinto without the middleware: a record written by a path that checks nothing.
+    (Its body is seekable as it is: WebOb would copy a large one to a file that Kinto
+    leaves open.)"""
+    return webtest.TestApp(app.app.app, extra_environ={"webob.is_body_seekable": True})
+
+
+def copied(app, path: str = f"{OPEN}/copy") -> dict:
+    """Alice's private file (``secret/r1``, carol reads it) copied by carol, a reader, onto
+    a record of a collection everyone reads; its attachment."""
+    secret = deployment(app)["secret"]
+    app.put_json(path, {"data": {"attachment": secret}}, headers=ALICE)
+    return secret
+
+
+def let_bob_create_records(app, collection: str = "/v1/buckets/b/collections/secret") -> None:
+    permissions = {"permissions": {"record:create": [userid(app, BOB)]}}
+    app.patch_json(collection, permissions, headers=ALICE)
+
+
+def test_a_copy_is_for_those_who_may_read_it_and_its_owner_while_it_holds_the_file(app):
+    copied(app)
+    assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).status_int in (200, 307)
+    app.get(f"{OPEN}/copy/attachment", status=401)  # reads the copy, not the owner
+    app.get(f"{OPEN}/copy/attachment", headers=BOB, status=403)
+    # The owner record written again, its file unchanged: still served.
+    app.patch_json(f"{SECRET}/r1", {"data": {"title": "renamed"}}, headers=ALICE)
+    assert app.get(f"{OPEN}/copy/attachment", headers=CAROL).status_int in (200, 307)
+    # Given another file, the owner no longer holds this one: the copy serves it no more.
+    app.post(
+        f"{SECRET}/r1/attachment",
+        upload_files=[("attachment", "numbers.csv", b"new numbers\n")],
+        headers=ALICE,
+    )
+    for headers in (CAROL, ALICE):
+        app.get(f"{OPEN}/copy/attachment", headers=headers, status=404)
+
+
+def test_deleted_then_created_again_by_someone_else_the_owner_id_reads_nothing(app):
+    """The security review's case: alice's private ``r1`` copied by carol into a public
+    collection, alice deletes ``r1`` (the file stays for the copy), bob, who may create
+    records there, creates ``r1``: neither the copy nor ``r1`` serves alice's bytes, even
+    when bob gives his ``r1`` the copy's attachment."""
+    secret = copied(app)
+    app.delete(f"{SECRET}/r1", headers=ALICE)
+    for headers in (CAROL, ALICE):
+        app.get(f"{OPEN}/copy/attachment", headers=headers, status=404)
+    let_bob_create_records(app)
+    app.put_json(f"{SECRET}/r1", {"data": {}}, headers=BOB, status=201)
+    answer = app.get(f"{OPEN}/copy/attachment", headers=BOB, status=404)
+    assert "no longer served" in answer.json["message"]
+    # bob reads the copy's attachment (the collection is public) and gives it to his r1:
+    # whether that write is refused or not, the file is his to download by no route.
+    seen = app.get(f"{OPEN}/copy", headers=BOB).json["data"]["attachment"]
+    assert seen == secret
+    given = app.put_json(f"{SECRET}/r1", {"data": {"attachment": seen}}, headers=BOB, status="*")
+    assert given.status_int in (200, 400)
+    for url in (f"{SECRET}/r1/attachment", f"{OPEN}/copy/attachment"):
+        assert app.get(url, headers=BOB, status=404).body != CONTENT
+
+
+def test_a_bucket_deleted_and_created_again_reads_nothing_of_the_old_one(app):
+    secret = copied(app, path=f"{ELSEWHERE}/copy")  # in another bucket, everyone reads it
+    app.delete("/v1/buckets/b", headers=ALICE)
+    app.get(f"{ELSEWHERE}/copy/attachment", headers=CAROL, status=404)
+    # bob creates the bucket, the collection and the record again: all his.
+    app.put_json("/v1/buckets/b", {}, headers=BOB, status=201)
+    app.put_json("/v1/buckets/b/collections/secret", {}, headers=BOB, status=201)
+    app.put_json(f"{SECRET}/r1", {"data": {}}, headers=BOB, status=201)
+    app.get(f"{ELSEWHERE}/copy/attachment", headers=BOB, status=404)
+    given = app.put_json(f"{SECRET}/r1", {"data": {"attachment": secret}}, headers=BOB, status="*")
+    assert given.status_int in (200, 400)
+    app.get(f"{SECRET}/r1/attachment", headers=BOB, status=404)
+    app.get(f"{ELSEWHERE}/copy/attachment", headers=BOB, status=404)
+
+
+@pytest.fixture(autouse=True)
+def elsewhere(app):
+    """Alice's bucket ``elsewhere``, with a collection everyone reads."""
+    app.put_json("/v1/buckets/elsewhere", {}, headers=ALICE)
+    everyone = {"permissions": {"read": ["system.Everyone"]}}
+    app.put_json("/v1/buckets/elsewhere/collections/pub", everyone, headers=ALICE)
+
+
+def test_a_forged_location_naming_anothers_private_key_is_refused(app):
+    """However a record came to name another's private file (a write path that checks
+    nothing; here, straight into Kinto), the file's own metadata says whose it is: the
+    location's claim that the record is its owner is not believed."""
+    secret = deployment(app)["secret"]
+    key = PrivateLocation.parse(secret["location"]).key
+    app.put_json("/v1/buckets/bobs", {}, headers=BOB)
+    app.put_json("/v1/buckets/bobs/collections/c", {}, headers=BOB)
+    mine = RecordPath("bobs", "c", "m1")
+    for location in (PrivateLocation(mine, key).url("http://localhost"), secret["location"]):
+        forged = {**secret, "location": location}
+        body = {"data": {"attachment": forged}}
+        straight_to_kinto(app).put_json(mine.url_path, body, headers=BOB, status=(200, 201))
+        answer = app.get(f"{mine.url_path}/attachment", headers=BOB, status="*")
+        assert answer.status_int in (403, 404), location
+        assert "Location" not in answer.headers and answer.body != CONTENT
+    # The owner's readers still download it from its record.
+    assert app.get(f"{SECRET}/r1/attachment", headers=CAROL).status_int in (200, 307)
