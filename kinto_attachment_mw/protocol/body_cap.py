@@ -39,7 +39,11 @@ def refusal_of_body(environ: dict, limit: int) -> errors.AttachmentError | None:
     """The 413 (or the 400 of a broken chunked body) this request gets for its body
     alone, else ``None``; a chunked body within the cap is read, and put back."""
     length = environ.get("CONTENT_LENGTH", "")
-    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    # A body without length is one only where the server ends its stream (gunicorn):
+    # elsewhere WSGI readers, WebOb and Kinto included, take it as empty.
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and bool(
+        environ.get("wsgi.input_terminated")
+    )
     if not length and not chunked:
         return None
     if may_be_upload(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")):
@@ -62,12 +66,26 @@ class CappedInput:
         self.read_bytes = 0
 
     def read(self, size: int = -1) -> bytes:
-        wanted = self.limit + 1 - self.read_bytes if size is None or size < 0 else size
-        data = self.stream.read(min(wanted, self.limit + 1 - self.read_bytes))
+        room = self.limit + 1 - self.read_bytes
+        data = self.stream.read(room if size is None or size < 0 else min(size, room))
         self.read_bytes += len(data)
         if self.read_bytes > self.limit:
             raise too_large(self.limit)
         return data
+
+
+def read_capped_input(environ: dict) -> None:
+    """Read a capped body of unknown length whole (413 past the cap), and put it back with
+    its length, before a reader that would spool it to a temporary file (WebOb) does."""
+    stream = environ.get("wsgi.input")
+    if not isinstance(stream, CappedInput):
+        return
+    buffer = io.BytesIO()
+    while chunk := stream.read(_CHUNK):
+        buffer.write(chunk)
+    environ["wsgi.input"] = io.BytesIO(buffer.getvalue())
+    environ["CONTENT_LENGTH"] = str(buffer.tell())
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
 
 
 def _is_record_write(environ: dict) -> bool:

@@ -14,6 +14,7 @@ from webob import Request
 from webob.request import detect_charset
 
 from ..protocol import errors
+from ..protocol.body_cap import read_capped_input
 from ..protocol.json_depth import too_deep, too_deep_message
 from .patches import PatchStyle, patch_style
 
@@ -106,6 +107,7 @@ def checked_json(request: Request) -> object:
 def _whole_body(request: Request) -> bytes:
     """The body, read whole; a client gone before its end is a 400, as for an upload."""
     try:
+        read_capped_input(request.environ)
         return request.body
     except TimeoutError:
         raise  # the idle time-out's own answer (408)
