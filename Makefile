@@ -11,7 +11,7 @@ FAKE_GCS_PORT ?= 4443
 PROD_PORT ?= 8080
 
 .PHONY: install install-test serve serve-prod moto fake-gcs test tests test-unit test-integration \
-	system-packages bench bench-gc bench-deletes lint format clean
+	system-packages bench bench-gc bench-deletes fuzz-bodies bench-batch-body lint format clean
 
 # What serving and the command-line tools need.
 install: $(STAMP)
@@ -93,6 +93,16 @@ bench-gc: install-test
 # A collection delete with many attachments beneath: the middleware's listing, bounded.
 bench-deletes: install-test
 	$(PYTHON) benchmarks/large_delete.py
+
+# The differential test of body parsing (the middleware's reading against Kinto's) over
+# FUZZ_CASES generated bodies: 2 million take about a minute.
+FUZZ_CASES ?= 2000000
+fuzz-bodies: install-test
+	BODY_FUZZ_CASES=$(FUZZ_CASES) $(PYTHON) -m pytest -q tests/writes/test_body_parsing.py -k kinto_reads
+
+# One row of `make bench`: the memory an anonymous 100 MiB /v1/batch costs a worker.
+bench-batch-body: install-test
+	$(PYTHON) benchmarks/refused_bodies.py --batch-only
 
 lint: install-test
 	$(VENV)/bin/ruff check kinto_attachment_mw tests benchmarks examples

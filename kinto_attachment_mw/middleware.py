@@ -14,6 +14,7 @@ from .files.guard import AttachmentGuard
 from .files.remover import FileRemover
 from .locks import RecordLocks, locks_from_settings
 from .protocol import cors, errors
+from .protocol.body_cap import refusal_of_body
 from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
 from .protocol.paths import Kind, RecordPath, Route, route_of
 from .protocol.slow_clients import limit_idle_reads
@@ -103,6 +104,9 @@ class AttachmentMiddleware:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        too_large = refusal_of_body(environ, self.settings.body_limits.max_request_body_bytes)
+        if too_large is not None:
+            return self._respond(environ, start_response, _raise, too_large)
         if self.resumable is not None and UPLOADS_SEGMENT in path:
             found = upload_route(path)
             route = route_of(found[0]) if found else None

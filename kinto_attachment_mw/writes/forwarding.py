@@ -1,17 +1,20 @@
-"""Forward what was checked: a JSON body is read once, by one set of rules, and what goes
-on into Kinto is exactly what was read (re-serialized as UTF-8 JSON with a plain
-``Content-Type``), so that the middleware and Kinto can never read a request differently.
-Ambiguous input (two charsets, a charset that is not Unicode) is refused."""
+"""Forward what was checked: a JSON body is read once, with Kinto's own JSON parser
+(python-rapidjson, with Kinto's options), and what goes on into Kinto is exactly what was
+read (re-serialized as UTF-8 JSON with a plain ``Content-Type``), so that the middleware
+and Kinto can never read a request differently. Ambiguous input (two charsets, a charset
+that is not Unicode, a NUL byte, after which Kinto's parser stops reading) and anything
+that is not JSON are refused with 400, never passed on unread."""
 
 from __future__ import annotations
 
 import io
-import json
 
+from kinto.core.utils import json as kinto_json
 from webob import Request
 from webob.request import detect_charset
 
 from ..protocol import errors
+from ..protocol.body_cap import read_capped_input
 from ..protocol.json_depth import too_deep, too_deep_message
 from .patches import PatchStyle, patch_style
 
@@ -30,13 +33,6 @@ _UNICODE_CHARSETS = {
 _UTF8 = frozenset({"utf-8", "ascii"})
 #: The media types Kinto reads as JSON; anything else it refuses, whatever the body says.
 _JSON_MEDIA_TYPES = frozenset(style.value for style in PatchStyle)
-
-
-class _NotJSON:
-    """A body that decodes to text that is not JSON: Kinto refuses the same text."""
-
-    def __init__(self, text: str):
-        self.text = text
 
 
 def declared_charset(content_type: str) -> str:
@@ -73,42 +69,72 @@ def is_plain_utf8(content_type: str) -> bool:
 
 
 def checked_json(request: Request) -> object:
-    """The request's JSON as the middleware reads it (``None`` when the body is empty);
-    the request is rewritten to carry exactly that, as UTF-8 JSON with a plain
-    ``Content-Type``. Text that is not JSON goes on as the same text (Kinto's parser is
-    the same, and refuses it in its own order: 401 before 400)."""
+    """The request's JSON as Kinto reads it (``None`` when the body is empty); the request
+    is rewritten to carry exactly that, as UTF-8 JSON with a plain ``Content-Type``.
+
+    A body that is not JSON to Kinto's parser is refused here (400): forwarded as it is,
+    it could be read otherwise further on. So is a NUL byte (Kinto's parser stops at it and
+    takes what came before), and JSON nested too deeply for Kinto."""
     content_type = request.environ.get("CONTENT_TYPE", "")
     charset = declared_charset(content_type)
-    raw = request.body
+    raw = _whole_body(request)
     if not raw:
         return None
     try:
         text = raw.decode(charset)
     except UnicodeDecodeError:
         raise errors.invalid_body(f"The body is not valid {charset}: send UTF-8 JSON.") from None
+    if "\x00" in text:
+        raise errors.invalid_body(
+            "The body holds a NUL character: send JSON without it (inside a string, "
+            "write it \\u0000)."
+        )
     try:
-        parsed = json.loads(text)
-    except RecursionError:  # deeper than Python reads: deeper than allowed too
+        parsed = kinto_json.loads(text)
+    except RecursionError:  # deeper than the parser reads: deeper than allowed too
         raise errors.invalid_body(too_deep_message("The JSON body")) from None
-    except ValueError:
-        parsed = _NotJSON(text)
+    except ValueError as error:  # rapidjson's JSONDecodeError, an unencodable surrogate
+        raise errors.invalid_body(
+            f"Invalid JSON ({str(error)[:120]}): send one JSON value, without comments, "
+            "NaN or Infinity, as UTF-8."
+        ) from None
     if too_deep(parsed):
         raise errors.invalid_body(too_deep_message("The JSON body"))
     forward_json(request, parsed)
-    return None if isinstance(parsed, _NotJSON) else parsed
+    return parsed
+
+
+def _whole_body(request: Request) -> bytes:
+    """The body, read whole; a client gone before its end is a 400, as for an upload."""
+    try:
+        read_capped_input(request.environ)
+        return request.body
+    except TimeoutError:
+        raise  # the idle time-out's own answer (408)
+    except OSError as error:  # WebOb's DisconnectionError, the server's own
+        raise errors.invalid_body(
+            f"The body ended before its Content-Length ({str(error)[:80]}): send it whole."
+        ) from None
 
 
 def forward_json(request: Request, payload: object) -> None:
-    """Make ``request`` carry ``payload`` as compact UTF-8 JSON, with a ``Content-Type``
-    that makes Kinto apply it as the middleware did (see :func:`.patches.patch_style`)."""
-    if isinstance(payload, _NotJSON):
-        body = payload.text.encode("utf-8")
-    else:
-        body = json.dumps(payload, separators=(",", ":")).encode("ascii")
+    """Make ``request`` carry ``payload`` as compact UTF-8 JSON (written by Kinto's own
+    serializer, so that Kinto reads back the same values), with a ``Content-Type`` that
+    makes Kinto apply it as the middleware did (see :func:`.patches.patch_style`)."""
+    body = kinto_json.dumps(payload).encode("utf-8")
     environ = request.environ
     environ["CONTENT_TYPE"] = _forwarded_type(environ.get("CONTENT_TYPE", ""))
     environ["CONTENT_LENGTH"] = str(len(body))
     environ["wsgi.input"] = io.BytesIO(body)
+    environ["webob.is_body_seekable"] = True
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+def forward_no_body(request: Request) -> None:
+    """For a request whose body Kinto does not read (a flush, a delete): none goes on."""
+    environ = request.environ
+    environ["CONTENT_LENGTH"] = "0"
+    environ["wsgi.input"] = io.BytesIO(b"")
     environ["webob.is_body_seekable"] = True
     environ.pop("HTTP_TRANSFER_ENCODING", None)
 

@@ -24,10 +24,12 @@ from ..files.locations import key_of
 from ..files.remover import FileRemover
 from ..locks import RecordLocks
 from ..protocol.client import KintoClient, ListingRefused
+from ..protocol.errors import AttachmentError, KintoAnswer
 from ..protocol.paths import ATTACHMENT_FIELD, Kind, RecordPath, Route
-from .forwarding import checked_json
+from .forwarding import checked_json, forward_no_body
 from .patches import PatchStyle, attachment_after, patch_style, touches_attachment
 from .screening import json_of
+from .verdict_first import refusal_of_write
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +94,13 @@ class KintoWrites:
 
     def __call__(self, request: Request, route: Route) -> Response:
         # Read whole before any lock: a slow client must not hold up other writers. What
-        # goes on into Kinto is what was read here.
-        body = checked_json(request) if request.method != "DELETE" else None
+        # goes on into Kinto is what was read here; Kinto reads no body of a delete or a
+        # flush, so none goes on.
+        if request.method == "DELETE" or route.kind is Kind.FLUSH:
+            forward_no_body(request)
+            body = None
+        else:
+            body = self._checked_body(request, route)
         style = patch_style(request.headers.get("Content-Type"))
         noted = self.note_copies(request.environ, request.method, route, style, body)
         if route.kind is Kind.RECORD:
@@ -110,6 +117,17 @@ class KintoWrites:
                 answer = json_of(response) if to_remove.deleted_level else None
                 self.remove_confirmed(to_remove, response.status_code, answer)
         return response
+
+    def _checked_body(self, request: Request, route: Route) -> object:
+        """The body as Kinto reads it; a body refused for its form is refused after Kinto's
+        own 401 or 403, in Kinto's order."""
+        try:
+            return checked_json(request)
+        except AttachmentError as error:
+            refusal = refusal_of_write(self.kinto, request.environ, route)
+            if refusal is not None and refusal.status in (401, 403):
+                raise KintoAnswer(refusal.response) from None
+            raise error
 
     def remove_confirmed(
         self,

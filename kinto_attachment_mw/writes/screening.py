@@ -29,8 +29,11 @@ def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
     """A cheap first look, so that the everyday record write passes straight to Kinto:
     a PATCH or POST whose body never spells ``attachment`` (nor escapes a character that
     could spell it) cannot touch it, and neither can a PUT without ``data``. Only a body
-    that both the middleware and Kinto read as UTF-8 is searched as bytes. The body is
-    read whole, as Kinto reads it anyway, and put back."""
+    that both the middleware and Kinto read as UTF-8 is searched as bytes: there an ASCII
+    word is the same bytes wherever it is, and a JSON key without a backslash is spelled
+    as it reads, so no reading of such bytes finds the key they lack. A NUL byte (where
+    Kinto's parser stops) takes the careful way, which refuses it. The body is read whole,
+    as Kinto reads it anyway, and put back."""
     if method == "DELETE" or kind in (Kind.FLUSH, Kind.BATCH):
         return True
     content_type = environ.get("CONTENT_TYPE", "")
@@ -45,7 +48,7 @@ def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
         # Said so, WebOb (Kinto's request) seeks this stream instead of copying it once
         # more. Not for a body cut short: WebOb's copy is what notices it.
         environ["webob.is_body_seekable"] = True
-    if b"\\" in body:
+    if b"\\" in body or b"\x00" in body:
         return True
     return (b'"data"' if method == "PUT" else ATTACHMENT_FIELD.encode()) in body
 

@@ -29,6 +29,13 @@ def refusal_before_reading(
     length = environ.get("CONTENT_LENGTH", "")
     if length.isdigit() and int(length) <= LARGE_BODY:
         return None
+    return refusal_of_write(kinto, environ, route)
+
+
+def refusal_of_write(kinto: KintoClient, environ: dict, route: Route) -> KintoResponse | None:
+    """Kinto's refusal (401, 403, 404) of a write to this record, or to a new record of
+    these records; ``None`` when the caller may write. Also asked before a body the
+    middleware refuses is answered with 400, since Kinto says who may write first."""
     if route.kind is Kind.RECORD:
         record = route.record
     else:  # a POST creates a record: may the caller create one here?

@@ -138,3 +138,20 @@ def test_content_length_smaller_than_body(kinto, root, missing):
     assert "multipart" in error["message"]
     assert files_under(root) == before
     assert kinto.record(record_id).status_code == 404
+
+
+def test_disconnect_mid_batch_is_no_server_error(kinto):
+    """A batch whose client goes away mid-body: a 400 as for an upload cut short, no 500
+    and no traceback in the server's log."""
+    server = kinto.server
+    body = b'{"requests": [' + b" " * 65536
+    head = (
+        f"POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body) + MiB}\r\n\r\n"
+    ).encode()
+    logged = len(server.log())
+    error = assert_kinto_400(*half_closed_upload(server, head, body))
+    assert "ended before its Content-Length" in error["message"]
+    assert kinto.request("GET", "/v1/").status_code == 200
+    log = server.log()[logged:]
+    assert "Traceback" not in log and "Unexpected error" not in log

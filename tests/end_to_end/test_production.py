@@ -8,7 +8,9 @@ the same ini and environment finds nothing to clean afterwards."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -20,6 +22,7 @@ import requests
 
 from ..helpers.live_server import wait_until
 from ..helpers.local_stack import stack
+from ..helpers.raw_http import read_response, send_until_answered
 from ..helpers.s3 import bucket_keys, pending_uploads
 from ..helpers.servers import start_gunicorn
 from ..helpers.system_packages import require
@@ -191,3 +194,38 @@ def test_production_setup_end_to_end(deployment, moto):
 
     sockets = [d.home / "home" / ".gunicorn" / "gunicorn.ctl", d.home / "run" / "gunicorn.ctl"]
     assert not any(path.exists() for path in sockets)
+
+
+def large_batch(url: str, size: int, chunked: bool) -> tuple[int, dict, bool]:
+    """An anonymous ``POST /v1/batch`` of ``size`` bytes through nginx, sent until the
+    server answers: its status, its JSON and whether the whole body went out."""
+    host, port = url.removeprefix("http://").split(":")
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+    head = (
+        f"POST /v1/batch HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\n{framing}\r\n\r\n"
+    ).encode()
+    block = b'{"requests": [' + b" " * (MiB - 14)
+    blocks = [block] * (size // MiB)
+    if chunked:
+        blocks = [b"%x\r\n%s\r\n" % (len(b), b) for b in blocks] + [b"0\r\n\r\n"]
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sent_all = send_until_answered(sock, [head, *blocks])
+        status, _, body = read_response(sock)
+    return status, json.loads(body), sent_all
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_a_large_batch_is_refused_before_kinto_uploads_are_not(deployment, chunked):
+    url = deployment.url
+    for path in ("/v1/buckets/b", COLLECTION):
+        requests.put(url + path, auth=ADMIN, timeout=30)
+    status, answer, sent_all = large_batch(url, 100 * MiB, chunked)
+    assert status == 413
+    assert answer["errno"] == 113
+    assert not sent_all
+    # Uploads keep their large bodies: 9 MiB, above the cap of every other route.
+    content = os.urandom(9 * MiB)
+    created = upload(url, f"big-{int(chunked)}", "data.csv", content)
+    assert created.status_code == 201, created.text
+    assert created.json()["size"] == len(content)
