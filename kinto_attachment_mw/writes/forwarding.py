@@ -124,17 +124,23 @@ def forward_json(request: Request, payload: object) -> None:
     body = kinto_json.dumps(payload).encode("utf-8")
     environ = request.environ
     environ["CONTENT_TYPE"] = _forwarded_type(environ.get("CONTENT_TYPE", ""))
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["webob.is_body_seekable"] = True
-    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    _replace_input(environ, body)
 
 
 def forward_no_body(request: Request) -> None:
     """For a request whose body Kinto does not read (a flush, a delete): none goes on."""
     environ = request.environ
-    environ["CONTENT_LENGTH"] = "0"
-    environ["wsgi.input"] = io.BytesIO(b"")
+    _replace_input(environ, b"")
+
+
+def _replace_input(environ: dict, body: bytes) -> None:
+    """The request carries ``body`` now; a temporary file WebOb spooled a large body into
+    is closed (the server's own stream is left to the server)."""
+    previous = environ.get("wsgi.input")
+    if isinstance(previous, io.BufferedRandom):
+        previous.close()
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ["wsgi.input"] = io.BytesIO(body)
     environ["webob.is_body_seekable"] = True
     environ.pop("HTTP_TRANSFER_ENCODING", None)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 
-from webob import Response
+from kinto.core.utils import json as kinto_json
+from webob import Request, Response
 
+from ..protocol.json_depth import too_deep
 from ..protocol.paths import ATTACHMENT_FIELD, Kind
-from .forwarding import is_plain_utf8
+from .forwarding import forward_json, is_plain_utf8
 from .patches import PatchStyle, patch_style
 
 
@@ -33,7 +35,7 @@ def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
     word is the same bytes wherever it is, and a JSON key without a backslash is spelled
     as it reads, so no reading of such bytes finds the key they lack. A NUL byte (where
     Kinto's parser stops) takes the careful way, which refuses it. The body is read whole,
-    as Kinto reads it anyway, and put back."""
+    as Kinto reads it anyway; what goes on is what Kinto's parser read, re-serialized."""
     if method == "DELETE" or kind in (Kind.FLUSH, Kind.BATCH):
         return True
     content_type = environ.get("CONTENT_TYPE", "")
@@ -44,13 +46,29 @@ def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
         return True  # chunked or unknown: take the careful way
     body = environ["wsgi.input"].read(int(length))
     environ["wsgi.input"] = io.BytesIO(body)
-    if len(body) == int(length):
-        # Said so, WebOb (Kinto's request) seeks this stream instead of copying it once
-        # more. Not for a body cut short: WebOb's copy is what notices it.
-        environ["webob.is_body_seekable"] = True
+    if len(body) != int(length):
+        return True  # cut short: the careful way says so
     if b"\\" in body or b"\x00" in body:
         return True
-    return (b'"data"' if method == "PUT" else ATTACHMENT_FIELD.encode()) in body
+    if (b'"data"' if method == "PUT" else ATTACHMENT_FIELD.encode()) in body:
+        return True
+    return not forwarded_as_read(environ, body)
+
+
+def forwarded_as_read(environ: dict, body: bytes) -> bool:
+    """Even a body that cannot touch ``attachment`` goes on as Kinto's parser read it,
+    re-serialized, never as the client's bytes; ``False`` when Kinto's parser refuses it
+    (the careful way then answers, in Kinto's order: 401 before 400)."""
+    if not body:
+        return True
+    try:
+        parsed = kinto_json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return False
+    if too_deep(parsed):
+        return False
+    forward_json(Request(environ), parsed)
+    return True
 
 
 def json_of(response: Response) -> object:

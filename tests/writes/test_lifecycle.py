@@ -173,19 +173,38 @@ def test_delete_reads_records_with_attachments_only(storage_root):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("sent", "seekable"), [(30, True), (10, False)], ids=["whole", "cut"])
-def test_a_body_read_for_a_look_is_handed_on_seekable_only_when_whole(sent, seekable):
-    """Marked seekable, WebOb trusts the stream and copies nothing: a body cut short must
-    keep WebOb's copy, which notices it."""
-    body = b'{"data": {"title": "patched"}}'[:sent]
+def test_a_body_read_for_a_look_goes_on_as_kintos_parser_read_it():
+    """Even a body that cannot touch ``attachment`` is not forwarded as the client's bytes:
+    Kinto receives what its own parser read, re-serialized, in a stream it can seek."""
+    body = b'{"data": {"title": "patched"}} \t\r\n'
     environ = {
         "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": "30",
+        "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
     }
     assert not may_affect_files(environ, "PATCH", Kind.RECORD)
-    assert environ["wsgi.input"].read() == body
-    assert environ.get("webob.is_body_seekable", False) is seekable
+    assert environ["wsgi.input"].read() == b'{"data":{"title":"patched"}}'
+    assert environ["CONTENT_LENGTH"] == "28"
+    assert environ["webob.is_body_seekable"] is True
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"data": {"title": "patched"}}'[:10], id="cut-short"),
+        pytest.param(b'{"data": {"title": "patched"}} // a comment', id="not-json"),
+        pytest.param(b'{"data": {"title": NaN}}', id="nan"),
+    ],
+)
+def test_a_body_kintos_parser_refuses_takes_the_careful_way(body):
+    """Cut short or not JSON to Kinto's parser: never forwarded, the careful way answers."""
+    environ = {
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "30" if len(body) == 10 else str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    assert may_affect_files(environ, "PATCH", Kind.RECORD)
 
 
 def test_null_is_no_attachment_everywhere(uploads):
