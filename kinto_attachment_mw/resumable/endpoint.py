@@ -236,7 +236,8 @@ class ResumableUploads:
 
     def _complete(self, request: Request, state: UploadState) -> None:
         """Store the file and write the record, as a multipart upload ends. The upload is
-        gone afterwards, unless storage failed (then a PATCH of no bytes retries)."""
+        gone afterwards, unless storage failed: then HEAD answers where the last piece
+        began, and sending it again (or a PATCH of no bytes at the end) retries."""
         record = state.record
         environ = request.environ
         policy = self.settings.policy_for(record.bucket_id, record.collection_id)
