@@ -23,24 +23,25 @@ from ..protocol import cors, errors
 from ..protocol.client import KintoClient
 from ..protocol.paths import RecordPath
 from ..storage import Storage, StorageUnavailable
-from ..upload.body import TruncatedBody, declared_length, iter_body
+from ..upload.body import declared_length
 from ..upload.endpoint import AttachmentEndpoint
 from ..upload.form import FilePart
 from ..upload.naming import client_filename, extension_of
 from ..upload.new_file import NewFile
+from .pieces import append_piece
 from .protocol import (
     CHECKSUMS,
     EXTENSIONS,
     OFFSET_STREAM,
     UPLOADS_SEGMENT,
     VERSION,
-    Checksum,
     check_version,
     declared_int,
     http_date,
     json_field,
     method_of,
     parse_metadata,
+    resume_offset,
     tus_error,
     tus_response,
 )
@@ -66,7 +67,11 @@ class ResumableUploads:
         self.kinto = kinto
         self.endpoint = endpoint
         self.locks = locks
-        self.spool = Spool(settings.resumable.spool_path)
+        resumable = settings.resumable
+        self.spool = Spool(
+            resumable.spool_path, resumable.max_pending_uploads, resumable.spool_quota_bytes
+        )
+        self.spool.check()  # a folder someone else owns or may write to stops start-up
 
     @property
     def capability(self) -> dict:
@@ -109,7 +114,7 @@ class ResumableUploads:
                 f"({policy.max_size_bytes} bytes).",
             )
         for expired in self.spool.expired(look_at=_SWEEP):
-            self.spool.remove(expired.id)
+            self.spool.remove(expired)
         content_type = metadata.get("filetype") or metadata.get("mimetype") or metadata.get("type")
         state = UploadState(
             id=self.spool.new_id(),
@@ -120,17 +125,26 @@ class ResumableUploads:
             length=length,
             expires_at=time.time() + self.settings.resumable.expires_after_seconds,
             fields=fields,
+            metadata=request.headers.get("Upload-Metadata") or None,
         )
-        self.spool.create(state)
+        self.spool.create(state)  # 429 or 507 when it does not fit
         location = self.settings.public_address.api_root(request) + record.url_path
         response = tus_response(
             201,
             Location=f"{location}{UPLOADS_SEGMENT}{state.id}",
             Upload_Expires=http_date(state.expires_at),
         )
-        if request.content_type == OFFSET_STREAM and declared_length(environ):
-            answered = self._patch(request, state, 0)  # creation-with-upload
-            response.headers["Upload-Offset"] = answered.headers["Upload-Offset"]
+        try:
+            if length == 0:  # clients send no PATCH for an empty file: it is done now
+                with self.locks.hold(self.spool.lock_name(state.id)):
+                    self._complete(request, state)
+                response.headers["Upload-Offset"] = "0"
+            elif request.content_type == OFFSET_STREAM and declared_length(environ):
+                answered = self._patch(request, state, 0)  # creation-with-upload
+                response.headers["Upload-Offset"] = answered.headers["Upload-Offset"]
+        except BaseException:
+            self.spool.remove(state)  # its client never learns the URL: nothing is kept
+            raise
         return response
 
     # .../attachment/uploads/{id}
@@ -144,10 +158,12 @@ class ResumableUploads:
         if method == "HEAD":
             response = tus_response(
                 200,
-                Upload_Offset=str(self.spool.offset(state.id)),
+                Upload_Offset=str(resume_offset(state, self.spool.offset(state.id))),
                 Upload_Length=str(state.length),
                 Upload_Expires=http_date(state.expires_at),
             )
+            if state.metadata:
+                response.headers["Upload-Metadata"] = state.metadata
             response.cache_control = "no-store"
             return response
         if method == "PATCH":
@@ -159,7 +175,7 @@ class ResumableUploads:
             return self._patch(request, state, offset)
         if method == "DELETE":
             with self.locks.hold(self.spool.lock_name(state.id)):
-                self.spool.remove(state.id)
+                self.spool.remove(state)
             return tus_response(204)
         raise errors.method_not_allowed("HEAD, PATCH, DELETE, OPTIONS")
 
@@ -182,7 +198,7 @@ class ResumableUploads:
         """The caller's upload for this record; 404 for anything else, expired included."""
         state = self.spool.load(upload_id)
         if state is not None and state.expired:
-            self.spool.remove(state.id)
+            self.spool.remove(state)
             state = None
         environ = request.environ
         if (
@@ -195,13 +211,22 @@ class ResumableUploads:
 
     def _patch(self, request: Request, state: UploadState, offset: int) -> Response:
         with self.locks.hold(self.spool.lock_name(state.id)):
-            if self.spool.load(state.id) is None:
+            state = self.spool.load(state.id)  # as it is now (another PATCH may have ended)
+            if state is None:
                 raise tus_error(404, "No such upload.")  # terminated meanwhile
-            current = self.spool.offset(state.id)
-            if offset != current:
-                raise tus_error(409, f"Upload-Offset is {current}, not {offset}.")
-            current = self._append(request, state, current)
+            size = self.spool.offset(state.id)
+            start = resume_offset(state, size)
+            if offset == size == state.length:
+                start = size  # no bytes: the stored file is what was missing
+            elif offset != start:
+                raise tus_error(409, f"Upload-Offset is {start}, not {offset}.")
+            current = append_piece(
+                self.spool, state, request, start, self.settings.body_timeout_seconds
+            )
             if current == state.length:
+                if start < current and state.final_piece_at != start:
+                    state.final_piece_at = start  # HEAD answers it until the file is stored
+                    self.spool.save(state)
                 self._complete(request, state)
         return tus_response(
             204,
@@ -209,42 +234,10 @@ class ResumableUploads:
             Upload_Expires=http_date(state.expires_at),
         )
 
-    def _append(self, request: Request, state: UploadState, start: int) -> int:
-        """Add the request's bytes at ``start``; the new offset. A checksum that does not
-        match, or bytes past ``Upload-Length``, leave the upload as it was."""
-        checksum = Checksum.of(request.headers.get("Upload-Checksum"))
-        hasher = checksum.hasher() if checksum else None
-        environ = request.environ
-        room = state.length - start
-        written = 0
-        with self.spool.appending(state.id) as part:
-            try:
-                for chunk in iter_body(
-                    environ,
-                    declared_length(environ),
-                    _READ,
-                    self.settings.body_timeout_seconds,
-                ):
-                    if written + len(chunk) > room:
-                        part.truncate(start)
-                        raise tus_error(400, f"More bytes than Upload-Length ({state.length}).")
-                    part.write(chunk)
-                    written += len(chunk)
-                    if hasher:
-                        hasher.update(chunk)
-            except (TruncatedBody, errors.AttachmentError):
-                part.flush()
-                if hasher or written + start > state.length:
-                    part.truncate(start)  # unverifiable: none of it is kept
-                raise
-            if checksum and not hmac.compare_digest(hasher.digest(), checksum.digest):
-                part.truncate(start)
-                raise tus_error(460, "Upload-Checksum does not match: the bytes are dropped.")
-        return start + written
-
     def _complete(self, request: Request, state: UploadState) -> None:
         """Store the file and write the record, as a multipart upload ends. The upload is
-        gone afterwards, unless storage failed (then a PATCH of no bytes retries)."""
+        gone afterwards, unless storage failed: then HEAD answers where the last piece
+        began, and sending it again (or a PATCH of no bytes at the end) retries."""
         record = state.record
         environ = request.environ
         policy = self.settings.policy_for(record.bucket_id, record.collection_id)
@@ -263,9 +256,9 @@ class ResumableUploads:
         except StorageUnavailable:
             raise
         except BaseException:
-            self.spool.remove(state.id)
+            self.spool.remove(state)
             raise
-        self.spool.remove(state.id)
+        self.spool.remove(state)
 
     def _principal(self, environ: dict) -> str:
         """Who is asking, as Kinto names them (``system.Everyone`` when anonymous)."""

@@ -7,6 +7,8 @@ import base64
 import binascii
 import hashlib
 import json
+import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -47,9 +49,7 @@ def check_version(request: Request) -> None:
 
 def tus_error(status: int, message: str, headers: dict[str, str] | None = None):
     """An error in Kinto's envelope, with ``Tus-Resumable``."""
-    errno = {404: errors.Errno.MISSING_RESOURCE, 409: errors.Errno.MODIFIED_MEANWHILE}.get(
-        status, errors.Errno.INVALID_PARAMETERS
-    )
+    errno = _ERRNOS.get(status, errors.Errno.INVALID_PARAMETERS)
     return errors.AttachmentError(
         status,
         errno,
@@ -61,6 +61,34 @@ def tus_error(status: int, message: str, headers: dict[str, str] | None = None):
 
 #: tus's own statuses, which Python's table does not know.
 _PHRASES = {460: "Checksum Mismatch"}
+_ERRNOS = {
+    404: errors.Errno.MISSING_RESOURCE,
+    409: errors.Errno.MODIFIED_MEANWHILE,
+    429: errors.Errno.TOO_MANY_REQUESTS,
+    507: errors.Errno.BACKEND,
+}
+#: Seconds a client is told to wait when the spool is full (room frees as others finish).
+SPOOL_FULL_RETRY_SECONDS = 60
+
+
+def too_many_pending(pending: int, first_expires_in: float):
+    """429: the principal holds as many unfinished uploads as allowed."""
+    return tus_error(
+        429,
+        f"{pending} unfinished uploads are pending, the most allowed: finish some, or "
+        "terminate them (DELETE on their URL), to make room for a new one.",
+        {"Retry-After": str(max(1, math.ceil(first_expires_in)))},
+    )
+
+
+def spool_full(length: int):
+    """507: the unfinished uploads of everyone already declared as many bytes as the
+    server keeps for them."""
+    return tus_error(
+        507,
+        f"No room for {length} more bytes of unfinished uploads on this server: retry later.",
+        {"Retry-After": str(SPOOL_FULL_RETRY_SECONDS)},
+    )
 
 
 def tus_response(status: int = 204, **headers: str) -> Response:
@@ -110,13 +138,29 @@ class Checksum:
         return CHECKSUMS[self.algorithm]()
 
 
+#: ASCII digits only (``str.isdigit`` and ``int`` take ``²`` or ``٣``), at most 19 of them:
+#: every such number fits a signed 64-bit offset.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
 def declared_int(request: Request, name: str) -> int | None:
     raw = request.headers.get(name)
     if raw is None:
         return None
-    if not raw.strip().isdigit():
+    if not _WHOLE_NUMBER.fullmatch(raw.strip(" \t")):
         raise tus_error(400, f"{name}: a non-negative whole number, got {raw!r}.")
     return int(raw)
+
+
+def resume_offset(state, size: int) -> int:
+    """The offset a client continues from: the part's size, except when it is full (the
+    file not stored yet, or storing it failed): then where the last piece began (else
+    one byte short), so that the client sends it again, which stores the file. Never
+    ``Upload-Length`` before the record holds the file: clients take that as done."""
+    if size < state.length:
+        return size
+    last = state.final_piece_at
+    return last if last is not None and last < state.length else max(0, state.length - 1)
 
 
 def upload_route(path: str) -> tuple[str, str] | None:

@@ -1,7 +1,9 @@
 """Unfinished uploads, where every worker sees them: ``ID.json`` (what the upload is:
 its record, owner, file name, length, fields, expiry) and ``ID.part`` (the bytes so
 far) in the spool folder. The offset is the part's size, so that state and bytes never
-disagree; a request that changes an upload holds its lock (:meth:`Spool.lock_name`)."""
+disagree; a request that changes an upload holds its lock (:meth:`Spool.lock_name`).
+What all of them hold is counted in :mod:`.room`, within limits a creation must fit
+in; files are opened as :mod:`.folder` says (never through a link)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,15 @@ from dataclasses import asdict, dataclass, field
 
 from ..protocol.paths import RecordPath
 from ..storage import StorageUnavailable
+from . import folder
+from .protocol import spool_full, too_many_pending
+from .room import Room
 
 logger = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+#: Expired uploads a creation that would pass the quota looks for (and removes) first.
+SWEEP_WHEN_FULL = 200
 
 
 @dataclass
@@ -36,6 +43,10 @@ class UploadState:
     length: int
     expires_at: float
     fields: dict = field(default_factory=dict)
+    #: ``Upload-Metadata`` as the creation sent it (HEAD answers it back).
+    metadata: str | None = None
+    #: Where the piece that filled the upload began, while the file is not yet stored.
+    final_piece_at: int | None = None
 
     @property
     def record(self) -> RecordPath:
@@ -49,8 +60,16 @@ class UploadState:
 
 
 class Spool:
-    def __init__(self, folder: str):
-        self.folder = folder
+    def __init__(self, path: str, max_pending: int = 0, quota_bytes: int = 0):
+        self.folder = path
+        self.max_pending = max_pending
+        self.quota_bytes = quota_bytes
+        self.room = Room(path)
+
+    def check(self) -> None:
+        """At start-up: the folder exists and is this service's own (else a
+        ``ConfigurationError``)."""
+        folder.check_folder(self.folder)
 
     def _path(self, upload_id: str, suffix: str) -> str:
         return os.path.join(self.folder, upload_id + suffix)
@@ -59,18 +78,48 @@ class Spool:
         return f"resumable:{upload_id}"
 
     def create(self, state: UploadState) -> None:
+        """Keep a new upload, if it fits: 429 past ``max_pending`` of its owner's, 507
+        past the quota (expired uploads found on the way are removed)."""
         try:
-            os.makedirs(self.folder, mode=0o700, exist_ok=True)
-            self._save(state)  # first: whatever else a crash leaves, expiry finds it
-            with open(self._path(state.id, ".part"), "xb"):
-                pass
+            folder.make_folder(self.folder)
+            with self.room.locked():
+                self._make_room(state, time.time())
+                self.save(state)  # first: whatever else a crash leaves, expiry finds it
+                os.close(folder.open_new(self._path(state.id, ".part")))
+                self.room.mark(state.owner, state.id, state.length, state.expires_at)
+        except StorageUnavailable:
+            self._unlink(state.id)
+            raise
         except OSError as error:
-            self.remove(state.id)
+            self._unlink(state.id)
             raise StorageUnavailable(f"cannot start a resumable upload: {error}") from error
 
-    def _save(self, state: UploadState) -> None:
+    def _make_room(self, state: UploadState, now: float) -> None:
+        if self.max_pending:
+            pending = []
+            for upload_id in self.room.marks(state.owner):
+                other = self._load_quietly(upload_id)
+                if other is not None and other.expires_at > now:
+                    pending.append(other)
+                elif other is not None:
+                    self._unlink(other.id)
+                    self.room.unmark(other.owner, other.id)
+                else:
+                    self.room.unmark(state.owner, upload_id)  # its upload is gone
+            if len(pending) >= self.max_pending:
+                first_free = min(other.expires_at for other in pending) - now
+                raise too_many_pending(len(pending), first_free)
+        if self.quota_bytes:
+            if self.room.total(now) + state.length > self.quota_bytes:
+                for expired in list(self.expired(now, look_at=SWEEP_WHEN_FULL)):
+                    self._unlink(expired.id)
+                    self.room.unmark(expired.owner, expired.id)
+            if self.room.total(now) + state.length > self.quota_bytes:
+                raise spool_full(state.length)
+
+    def save(self, state: UploadState) -> None:
         temp = self._path(state.id, f".json.{uuid.uuid4().hex}")
-        with open(temp, "x", encoding="utf-8") as out:
+        with os.fdopen(folder.open_new(temp), "w", encoding="utf-8") as out:
             json.dump(asdict(state), out)
         os.replace(temp, self._path(state.id, ".json"))
 
@@ -79,32 +128,47 @@ class Spool:
         if not _ID.match(upload_id):
             return None
         try:
-            with open(self._path(upload_id, ".json"), encoding="utf-8") as state:
+            fd = folder.open_existing(self._path(upload_id, ".json"), os.O_RDONLY)
+            with os.fdopen(fd, encoding="utf-8") as state:
                 return UploadState(**json.load(state))
         except FileNotFoundError:
             return None
+        except StorageUnavailable:
+            raise
         except (OSError, ValueError, TypeError) as error:
             raise StorageUnavailable(f"cannot read upload {upload_id}: {error}") from error
 
-    def offset(self, upload_id: str) -> int:
+    def _load_quietly(self, upload_id: str) -> UploadState | None:
         try:
-            return os.stat(self._path(upload_id, ".part")).st_size
-        except FileNotFoundError:
-            return 0
+            return self.load(upload_id)
+        except StorageUnavailable as error:
+            logger.warning("Resumable uploads: %s", error)
+            return None
+
+    def offset(self, upload_id: str) -> int:
+        return folder.file_size(self._path(upload_id, ".part"))
 
     @contextlib.contextmanager
     def appending(self, upload_id: str) -> Iterator:
         """The part file, opened to add bytes at its end."""
-        with open(self._path(upload_id, ".part"), "ab") as part:
+        fd = folder.open_existing(self._path(upload_id, ".part"), os.O_WRONLY | os.O_APPEND)
+        with os.fdopen(fd, "ab") as part:
             yield part
 
     def reader(self, upload_id: str):
-        return open(self._path(upload_id, ".part"), "rb")  # noqa: SIM115 (the caller closes)
+        fd = folder.open_existing(self._path(upload_id, ".part"), os.O_RDONLY)
+        return os.fdopen(fd, "rb")
 
-    def remove(self, upload_id: str) -> None:
+    def remove(self, state: UploadState) -> None:
+        """The upload's files, and its place in the counts."""
+        self._unlink(state.id)
+        with self.room.locked():
+            self.room.unmark(state.owner, state.id)
+
+    def _unlink(self, upload_id: str) -> None:
         for suffix in (".part", ".json"):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path(upload_id, suffix))
+                os.unlink(self._path(upload_id, suffix))  # a link itself, never its target
 
     def expired(
         self, now: float | None = None, look_at: int | None = None
@@ -130,7 +194,7 @@ class Spool:
         for state in self.expired():
             count += 1
             if not dry_run:
-                self.remove(state.id)
+                self.remove(state)
         return count
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""Resumable uploads aged by writing their state, never by waiting for the clock."""
+"""Resumable uploads' spool seen by the tests: what it still holds, and uploads aged by
+writing their state, never by waiting for the clock."""
 
 from __future__ import annotations
 
@@ -17,3 +18,13 @@ def expire_uploads(spool: Path, seconds_ago: float = 60.0) -> list[str]:
         state_file.write_text(json.dumps(state), encoding="utf-8")
         changed.append(state["id"])
     return changed
+
+
+def spool_leftovers(spool: Path) -> list[str]:
+    """Every upload's state, part or mark still in the spool, as relative paths (not the
+    spool's own lock and ledger)."""
+    if not spool.exists():
+        return []
+    found = [path for path in spool.rglob("*") if path.is_file() or path.is_symlink()]
+    names = [str(path.relative_to(spool)) for path in found]
+    return sorted(name for name in names if not name.startswith("room."))
