@@ -22,6 +22,7 @@ from ..helpers.live_server import wait_until
 from ..helpers.local_stack import stack
 from ..helpers.s3 import bucket_keys, pending_uploads
 from ..helpers.servers import start_gunicorn
+from ..helpers.slow_bodies import SlowBodies, timed_gets
 from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +40,8 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def deployment(postgres, moto, tmp_path: Path):
+def deployment(request, postgres, moto, tmp_path: Path):
+    """``request.param``, when the test is parametrized indirectly: more variables."""
     require("nginx")
     bucket = moto.new_bucket()
     moto.client.put_bucket_policy(Bucket=bucket, Policy=stack.bucket_policy(bucket))
@@ -55,6 +57,7 @@ def deployment(postgres, moto, tmp_path: Path):
     )
     # Where gunicorn would put its control socket, were it not disabled.
     env.update(HOME=str(tmp_path / "home"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    env.update(getattr(request, "param", {}))
     ini = str(stack.INI)
     create_admin = ["create-user", "--ini", ini, "-u", ADMIN[0], "-p", ADMIN[1]]
     for command in (["migrate", "--ini", ini], create_admin):
@@ -191,3 +194,21 @@ def test_production_setup_end_to_end(deployment, moto):
 
     sockets = [d.home / "home" / ".gunicorn" / "gunicorn.ctl", d.home / "run" / "gunicorn.ctl"]
     assert not any(path.exists() for path in sockets)
+
+
+THREADS = 4  # gunicorn.conf.py's, per worker
+
+
+@pytest.mark.parametrize("deployment", [{"GUNICORN_WORKERS": "1"}], indirect=True)
+def test_slow_bodies_through_nginx_hold_no_thread(deployment):
+    """Anonymous clients trickling bodies (a byte every 3 s) through nginx, which passes
+    them on as they come (``proxy_request_buffering off``; its ``client_body_timeout``
+    is per read): twice as many as a worker has threads, the worker alone so that they
+    all land on it. Each is cut once 5 s of reading show less than 1 KiB/s."""
+    port = int(deployment.url.rsplit(":", 1)[1])
+    with SlowBodies(port, 2 * THREADS) as attack:
+        start = attack.connected_at + 15
+        durations = timed_gets(deployment.url, start, start + 6)
+        statuses = attack.statuses()
+    assert max(durations) < 3, durations
+    assert statuses == [408] * 2 * THREADS
