@@ -11,7 +11,7 @@ FAKE_GCS_PORT ?= 4443
 PROD_PORT ?= 8080
 
 .PHONY: install install-test serve serve-prod moto fake-gcs test tests test-unit test-integration \
-	system-packages bench bench-gc bench-deletes fuzz-bodies bench-batch-body lint format clean
+	system-packages bench bench-gc bench-deletes fuzz-bodies bench-batch-body bench-slow-bodies lint format clean
 
 # What serving and the command-line tools need.
 install: $(STAMP)
@@ -89,6 +89,11 @@ GC_RECORDS ?= 1000000
 GC_WORKDIR ?= /dev/shm
 bench-gc: install-test
 	$(PYTHON) benchmarks/gc_scale.py --records $(GC_RECORDS) --workdir $(GC_WORKDIR)
+
+# The slow-body row of `bench` alone: the longest GET /v1/ while anonymous clients trickle
+# bodies into `make serve` (half a minute).
+bench-slow-bodies: install-test
+	$(PYTHON) benchmarks/slow_bodies.py
 
 # A collection delete with many attachments beneath: the middleware's listing, bounded.
 bench-deletes: install-test

@@ -9,7 +9,9 @@ against nginx sending the same file), prints the tables and the targets, and wri
 to benchmarks/results/bench.json. The tables are reStructuredText, as README.rst shows them.
 
 Usage: ``.venv/bin/python benchmarks/bench.py [upload.py's options] [--rounds N]
-[--requests N] [--no-passthrough] [--no-refused] [--no-downloads] [--no-resumable]``.
+[--requests N] [--no-passthrough] [--no-refused] [--no-downloads] [--no-resumable]
+[--no-slow-bodies]``; ``slow_bodies.py`` prints the longest ``GET /v1/`` while anonymous
+clients trickle bodies.
 About 25 minutes on 2 cores with the defaults.
 """
 
@@ -38,6 +40,7 @@ from report import (
 )
 from resumable import print_resumable, run_resumable
 from servers import BenchmarkError, exit_on_sigterm
+from slow_bodies import print_slow_bodies, run_slow_bodies
 from upload import add_arguments, print_uploads, run_uploads
 
 
@@ -50,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-refused", action="store_true")
     parser.add_argument("--no-downloads", action="store_true")
     parser.add_argument("--no-resumable", action="store_true")
+    parser.add_argument("--no-slow-bodies", action="store_true")
     args = parser.parse_args(argv)
     if min(args.repeat, args.rounds, args.requests) < 1:
         parser.error("--repeat, --rounds and --requests must be at least 1")
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     refused: list[dict] = []
     downloads: list[dict] = []
     resumable: list[dict] = []
+    slow: list[dict] = []
     try:
         uploads = run_uploads(args, workdir / "uploads")
         if not args.no_refused:
@@ -75,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             downloads = run_downloads(workdir / "downloads")
         if not args.no_resumable:
             resumable = run_resumable(workdir / "resumable")
+        if not args.no_slow_bodies:
+            slow = run_slow_bodies(workdir / "slow-bodies")
         if not args.no_passthrough:
             (workdir / "passthrough").mkdir()
             through = passthrough.run_passthrough(
@@ -113,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             for row in refused
             if row["server"] == "wrapped"
         ]
+    if slow:
+        print_slow_bodies(slow)
     print_targets(targets)
     print(f"Total time: {seconds / 60:.1f} min")
     write_json(
@@ -125,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             "refused_bodies": refused,
             "downloads": downloads,
             "resumable": resumable,
+            "slow_bodies": slow,
             "targets": targets,
             "total_seconds": round(seconds, 1),
         },

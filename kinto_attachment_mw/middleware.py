@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from webob import Request
 
+from .bodies import BodyGuard
 from .config import Settings, parse_settings
 from .files.guard import AttachmentGuard
 from .files.remover import FileRemover
@@ -53,6 +54,10 @@ class AttachmentMiddleware:
         self.app = app
         self.settings = settings if isinstance(settings, Settings) else parse_settings(settings)
         _warn_of_untrusted_hosts(self.settings)
+        # Every body, also those passed straight to Kinto, has a minimum rate and a deadline.
+        self._guarded = BodyGuard(
+            self._dispatch, self.settings.body_limits, self.settings.cors_origins
+        )
         self.storage = storage or storage_from_settings(self.settings)
         self.locks = locks or locks_from_settings(self.settings.locks)
         self.kinto = kinto = KintoClient(app)
@@ -102,6 +107,9 @@ class AttachmentMiddleware:
         return self.app.registry
 
     def __call__(self, environ, start_response):
+        return self._guarded(environ, start_response)
+
+    def _dispatch(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         too_large = refusal_of_body(environ, self.settings.body_limits.max_request_body_bytes)

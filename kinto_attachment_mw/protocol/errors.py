@@ -148,6 +148,13 @@ def body_timed_out(seconds: float) -> AttachmentError:
     )
 
 
+def body_too_slow(reason: str) -> AttachmentError:
+    """The body missed its minimum rate or its deadline (``reason`` says which)."""
+    return AttachmentError(
+        408, Errno.UNDEFINED, f"{reason}: send it again.", error="Request Timeout"
+    )
+
+
 def storage_unavailable() -> AttachmentError:
     return AttachmentError(
         503,

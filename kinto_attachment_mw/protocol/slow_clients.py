@@ -3,7 +3,8 @@
 Under gunicorn the middleware gives the connection's socket an idle time-out
 (``body_timeout_seconds``) before it reads a body itself: each read waits that long at
 most, then the request ends with 408 and what it stored is removed. Other servers apply
-their own (waitress: ``channel_timeout``).
+their own (waitress: ``channel_timeout``). A client that keeps a byte trickling in never
+trips it: the minimum rate of :mod:`..bodies` bounds that one.
 """
 
 from __future__ import annotations

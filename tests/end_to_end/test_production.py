@@ -7,6 +7,7 @@ the same ini and environment finds nothing to clean afterwards."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +27,7 @@ from ..helpers.local_stack import stack
 from ..helpers.raw_http import read_response, send_until_answered
 from ..helpers.s3 import bucket_keys, pending_uploads
 from ..helpers.servers import start_gunicorn
+from ..helpers.slow_bodies import SlowBodies, slow_upload_head, timed_gets
 from ..helpers.system_packages import require
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +45,8 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def deployment(postgres, moto, tmp_path: Path):
+def deployment(request, postgres, moto, tmp_path: Path):
+    """``request.param``, when the test is parametrized indirectly: more variables."""
     require("nginx")
     bucket = moto.new_bucket()
     moto.client.put_bucket_policy(Bucket=bucket, Policy=stack.bucket_policy(bucket))
@@ -58,6 +62,7 @@ def deployment(postgres, moto, tmp_path: Path):
     )
     # Where gunicorn would put its control socket, were it not disabled.
     env.update(HOME=str(tmp_path / "home"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    env.update(getattr(request, "param", {}))
     ini = str(stack.INI)
     create_admin = ["create-user", "--ini", ini, "-u", ADMIN[0], "-p", ADMIN[1]]
     for command in (["migrate", "--ini", ini], create_admin):
@@ -229,3 +234,30 @@ def test_a_large_batch_is_refused_before_kinto_uploads_are_not(deployment, chunk
     created = upload(url, f"big-{int(chunked)}", "data.csv", content)
     assert created.status_code == 201, created.text
     assert created.json()["size"] == len(content)
+
+
+THREADS = 4  # gunicorn.conf.py's, per worker
+
+
+@pytest.mark.parametrize("deployment", [{"GUNICORN_WORKERS": "1"}], indirect=True)
+def test_slow_bodies_through_nginx_hold_no_thread(deployment):
+    """Clients trickling bodies (a byte every 3 s) through nginx, twice as many as a
+    worker has threads, the worker alone so that they all land on it. Anonymous batches
+    and record writes are read whole by nginx (bodies there are small) and reach no
+    thread; uploads, which nginx passes on as they come (``proxy_request_buffering off``;
+    its ``client_body_timeout`` is per read), are cut by the middleware once 5 s of reading
+    show less than 1 KiB/s."""
+    url = deployment.url
+    for path in ("/v1/buckets/b", COLLECTION):
+        requests.put(url + path, auth=ADMIN, timeout=30)
+    port = int(url.rsplit(":", 1)[1])
+    basic = "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode()
+    with (
+        SlowBodies(port, THREADS) as small_bodies,
+        SlowBodies(port, THREADS, head=partial(slow_upload_head, authorization=basic)) as uploads,
+    ):
+        start = max(small_bodies.connected_at, uploads.connected_at) + 15
+        durations = timed_gets(url, start, start + 6)
+        statuses = uploads.statuses()
+    assert max(durations) < 3, durations
+    assert statuses == [408] * THREADS
