@@ -16,7 +16,7 @@ from ..protocol.paths import RecordPath
 
 #: Fields kept as plain strings in text metadata; any other is JSON (size: int, shared and
 #: private: bool).
-_STRING_FIELDS = frozenset({"record", "hash"})
+_STRING_FIELDS = frozenset({"record", "hash", "mimetype"})
 
 #: How far the clocks of the hosts sharing a storage may disagree; a reference noted this
 #: long before a removal was planned still counts as newer than the plan.
@@ -38,6 +38,9 @@ class StoredFileMetadata:
     #: Served only to those who may read its owner record: no public ACL, not served
     #: by ``serve_path`` (``kinto.attachment.private``).
     private: bool = False
+    #: The type the file was stored with (normalized): what a record may describe it
+    #: as, even when browsers render that type. ``None`` for files stored before.
+    mimetype: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The stored form; its keys are those files already stored carry."""
@@ -52,6 +55,8 @@ class StoredFileMetadata:
             stored["referenced_at"] = self.referenced_at
         if self.private:
             stored["private"] = True
+        if self.mimetype is not None:
+            stored["mimetype"] = self.mimetype
         return stored
 
     @classmethod
@@ -60,8 +65,8 @@ class StoredFileMetadata:
         the wrong type reads as missing: it is never trusted."""
         if not isinstance(stored, Mapping):
             return None
-        hash_, size, referenced_at = (
-            stored.get(name) for name in ("hash", "size", "referenced_at")
+        hash_, size, referenced_at, mimetype = (
+            stored.get(name) for name in ("hash", "size", "referenced_at", "mimetype")
         )
         return cls(
             owner=RecordPath.parse(stored.get("record")),
@@ -69,6 +74,7 @@ class StoredFileMetadata:
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             shared=stored.get("shared") is True,
             private=stored.get("private") is True,
+            mimetype=mimetype if isinstance(mimetype, str) else None,
             referenced_at=(
                 float(referenced_at)
                 if isinstance(referenced_at, (int, float)) and not isinstance(referenced_at, bool)
