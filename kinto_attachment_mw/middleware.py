@@ -13,7 +13,7 @@ from .config import Settings, parse_settings
 from .files.guard import AttachmentGuard
 from .files.remover import FileRemover
 from .locks import RecordLocks, locks_from_settings
-from .protocol import cors, errors
+from .protocol import cors, cross_site, errors
 from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
 from .protocol.paths import Kind, RecordPath, Route, route_of
 from .protocol.slow_clients import limit_idle_reads
@@ -110,7 +110,7 @@ class AttachmentMiddleware:
             if route is not None and route.kind is Kind.ATTACHMENT:
                 limit_idle_reads(environ, self.settings.body_timeout_seconds)
                 return self._respond(
-                    environ, start_response, self.resumable.upload, route.record, found[1]
+                    environ, start_response, self._tus_upload, route.record, found[1]
                 )
         if self.file_server is not None and path.startswith(self._serve_prefix):
             return self._respond(environ, start_response, self.file_server)
@@ -149,6 +149,8 @@ class AttachmentMiddleware:
 
     def _attachment(self, request: Request, record: RecordPath):
         method = request.method
+        if method not in _READS:
+            self._refuse_cross_site(request)
         tus = self.resumable is not None and "Tus-Resumable" in request.headers
         if method == "POST" and tus:
             return self.resumable.create(request, record)
@@ -165,6 +167,16 @@ class AttachmentMiddleware:
         if method == "OPTIONS":
             return cors.preflight(request, self.settings.cors_origins)
         raise errors.method_not_allowed(ATTACHMENT_METHODS)
+
+    def _tus_upload(self, request: Request, record: RecordPath, upload_id: str):
+        if request.method not in _READS:
+            self._refuse_cross_site(request)
+        return self.resumable.upload(request, record, upload_id)
+
+    def _refuse_cross_site(self, request: Request) -> None:
+        """A write on an attachment URL that another site made a browser send: 403,
+        before anything is read (see :mod:`.protocol.cross_site`)."""
+        cross_site.check(request, self.settings.cors_origins)
 
     def _kinto_write(self, request: Request, route: Route):
         if route.kind is Kind.BATCH:

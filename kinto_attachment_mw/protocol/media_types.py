@@ -80,8 +80,8 @@ class MediaType:
     @property
     def suffix(self) -> str | None:
         """The structured syntax suffix (``xml`` of ``image/svg+xml``), if any."""
-        head, plus, suffix = self.subtype.rpartition("+")
-        return suffix if plus and head else None
+        _, plus, suffix = self.subtype.rpartition("+")
+        return suffix if plus else None
 
     @property
     def is_xml(self) -> bool:
