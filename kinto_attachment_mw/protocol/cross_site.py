@@ -22,6 +22,8 @@ Clients outside browsers send none of these headers and are not affected.
 
 from __future__ import annotations
 
+import fnmatch
+
 from webob import Request
 
 from . import errors
@@ -44,7 +46,7 @@ def refusal(request: Request, cors_origins: tuple[str, ...]) -> str | None:
         )
     if site in _OTHER_SITES and mode and mode != "cors":
         return (
-            f"A request from another site sent without CORS (Sec-Fetch-Mode: {mode}) "
+            "A request from another site sent without CORS (a form, a no-cors fetch) "
             "cannot change attachments."
         )
     if origin is None:
@@ -52,8 +54,8 @@ def refusal(request: Request, cors_origins: tuple[str, ...]) -> str | None:
     origin = origin.strip()
     if origin.lower() == "null":
         return "Origin: null (a sandboxed frame, a data: or file: page) cannot change attachments."
-    if "*" in cors_origins or origin in cors_origins:
-        return None
+    if any(fnmatch.fnmatchcase(origin, allowed) for allowed in cors_origins):
+        return None  # as Kinto matches it: patterns such as https://*.example.com
     return f"Origin {origin} is not allowed to change attachments (Kinto's cors_origins)."
 
 

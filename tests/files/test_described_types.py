@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, build_app
-
-pytestmark = pytest.mark.unit
+from ..helpers.kinto_apps import ALICE, RECORDS, Uploads
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>'
@@ -36,8 +34,9 @@ REFUSED = [
 
 
 @pytest.fixture
-def uploads(storage_root) -> Uploads:
-    uploads = Uploads(build_app(storage_root), storage_root)
+def uploads(storage_app) -> Uploads:
+    """On local storage, then on GCS (a file's type kept in its object's metadata)."""
+    uploads = Uploads(storage_app())
     uploads.app.put_json("/v1/buckets/b/collections/review", {}, headers=ALICE)
     return uploads
 

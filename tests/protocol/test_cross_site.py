@@ -63,6 +63,12 @@ REFUSED = [
         id="origin-not-in-cors-origins",
     ),
     pytest.param(
+        {"Origin": "https://example.com.evil.example"},
+        "https://*.example.com",
+        "is not allowed",
+        id="origin-outside-a-pattern",
+    ),
+    pytest.param(
         {"Origin": "https://evil.example"},
         "https://app.example",
         "Origin https://evil.example is not allowed",
@@ -78,6 +84,11 @@ REFUSED = [
 
 ALLOWED = [
     pytest.param({}, "https://app.example", id="no-browser"),
+    pytest.param(
+        {"Origin": "https://app.example.com", "Sec-Fetch-Mode": "cors"},
+        "https://*.example.com",
+        id="origin-matching-a-pattern",
+    ),
     pytest.param(
         {"Origin": "https://app.example", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "cross-site"},
         "https://app.example",
