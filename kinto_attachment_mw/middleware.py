@@ -14,9 +14,10 @@ from .config import Settings, parse_settings
 from .files.guard import AttachmentGuard
 from .files.remover import FileRemover
 from .locks import RecordLocks, locks_from_settings
-from .protocol import cors, errors
+from .protocol import cors, cross_site, errors
 from .protocol.body_cap import refusal_of_body
 from .protocol.client import INTERNAL_MARKER, KintoClient, KintoResponse
+from .protocol.numbers import malformed_length
 from .protocol.paths import Kind, RecordPath, Route, route_of
 from .protocol.slow_clients import limit_idle_reads
 from .resumable.endpoint import ResumableUploads
@@ -107,6 +108,9 @@ class AttachmentMiddleware:
         return self.app.registry
 
     def __call__(self, environ, start_response):
+        malformed = malformed_length(environ)
+        if malformed is not None:
+            return self._respond(environ, start_response, _raise, malformed)
         return self._guarded(environ, start_response)
 
     def _dispatch(self, environ, start_response):
@@ -121,7 +125,7 @@ class AttachmentMiddleware:
             if route is not None and route.kind is Kind.ATTACHMENT:
                 limit_idle_reads(environ, self.settings.body_timeout_seconds)
                 return self._respond(
-                    environ, start_response, self.resumable.upload, route.record, found[1]
+                    environ, start_response, self._tus_upload, route.record, found[1]
                 )
         if self.file_server is not None and path.startswith(self._serve_prefix):
             return self._respond(environ, start_response, self.file_server)
@@ -160,6 +164,8 @@ class AttachmentMiddleware:
 
     def _attachment(self, request: Request, record: RecordPath):
         method = request.method
+        if method not in _READS:
+            self._refuse_cross_site(request)
         tus = self.resumable is not None and "Tus-Resumable" in request.headers
         if method == "POST" and tus:
             return self.resumable.create(request, record)
@@ -176,6 +182,16 @@ class AttachmentMiddleware:
         if method == "OPTIONS":
             return cors.preflight(request, self.settings.cors_origins)
         raise errors.method_not_allowed(ATTACHMENT_METHODS)
+
+    def _tus_upload(self, request: Request, record: RecordPath, upload_id: str):
+        if request.method not in _READS:
+            self._refuse_cross_site(request)
+        return self.resumable.upload(request, record, upload_id)
+
+    def _refuse_cross_site(self, request: Request) -> None:
+        """A write on an attachment URL that another site made a browser send: 403,
+        before anything is read (see :mod:`.protocol.cross_site`)."""
+        cross_site.check(request, self.settings.cors_origins)
 
     def _kinto_write(self, request: Request, route: Route):
         if route.kind is Kind.BATCH:

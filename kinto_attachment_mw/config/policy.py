@@ -11,6 +11,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..protocol import media_types
 from .values import ConfigurationError, parse_bool, parse_size
 
 logger = logging.getLogger(__name__)
@@ -122,12 +123,21 @@ def _parse_mimetypes(name: str, raw: object) -> dict[str, str]:
         if not item:
             continue
         extension, sep, mimetype = item.partition(":")
-        extension, mimetype = extension.strip().lower(), mimetype.strip()
-        if not sep or not extension or "/" not in mimetype:
+        extension, parsed = extension.strip().lower(), media_types.parse(mimetype.strip())
+        if not sep or not extension or parsed is None:
             raise ConfigurationError(f"{name}: expected '.ext:type/subtype', got {item!r}")
         if not extension.startswith("."):
             extension = "." + extension
-        overrides[extension] = mimetype
+        if parsed.active:
+            # The operator's own choice stays (a site that serves its own pages), but
+            # the type is then taken for any upload so named, whatever its bytes.
+            logger.warning(
+                "%s: %s files are stored as %s, a type browsers render or run",
+                name,
+                extension,
+                parsed.essence,
+            )
+        overrides[extension] = parsed.normalized()
     return overrides
 
 

@@ -12,6 +12,7 @@ from ..locks import RecordLocks, file_lock
 from ..protocol import errors
 from ..protocol.paths import RecordPath
 from ..storage import Storage
+from .described_types import check_described_type, type_of_name
 from .locations import PrivateLocation, key_of
 
 
@@ -34,7 +35,8 @@ class AttachmentGuard:
         ``api_root`` (how the writer reaches the API): a record writer cannot send readers
         who follow it, with their credentials, to another host.
 
-        Unchanged location, hash and size pass (other fields are descriptive). Before Kinto
+        Unchanged location, hash and size pass (other fields are descriptive, but for
+        ``mimetype``: see :mod:`.described_types`). Before Kinto
         writes the record, the new reference is noted beside the file: a copy of another
         record's file marks it shared, so that its owner's later replacement or delete
         leaves it to garbage collection, and the time of the reference keeps a removal
@@ -45,7 +47,17 @@ class AttachmentGuard:
         ago (before the record's lock, see ``KintoWrites.note_copies``): a shared mark is
         never taken back, so they are checked again but not rewritten.
         """
-        if new is None or _same_file(new, current):
+        if new is None:
+            return None
+        same = _same_file(new, current)
+        if isinstance(new, dict):
+            unchanged = (
+                same
+                and isinstance(current, dict)
+                and new.get("mimetype") == current.get("mimetype")
+            )
+            check_described_type(new, unchanged, lambda: self._own_type(new))
+        if same:
             return None
         if not isinstance(new, dict):
             raise errors.attachment_tampered()
@@ -77,6 +89,17 @@ class AttachmentGuard:
             if not (shared and key in noted):
                 self.storage.note_reference(key, shared=shared)
             return key if shared else None
+
+    def _own_type(self, attachment: dict) -> str | None:
+        """The type the file ``attachment`` names was stored with (its name's, for a file
+        stored before types were kept beside files)."""
+        key = key_of(self.storage, attachment)
+        if key is None:
+            return None
+        stored = self.storage.metadata(key)
+        if stored is not None and stored.mimetype is not None:
+            return stored.mimetype
+        return type_of_name(key)
 
 
 def _same_file(new: object, current: object) -> bool:

@@ -20,6 +20,7 @@ import requests
 
 from ..config import Settings
 from ..files.locations import PrivateLocation, key_for
+from ..protocol import media_types
 from ..protocol.paths import ATTACHMENT_FIELD, RecordPath
 from ..storage import Storage, StorageUnavailable, StoredFileMetadata
 from ..storage.base import private_key, public_key
@@ -186,6 +187,7 @@ class PrivacyChange:
             size=size if isinstance(size, int) else None,
             referenced_at=time.time(),
             private=self.private,
+            mimetype=media_types.normalized(attachment.get("mimetype")),
         )
 
     def _count_changed(self, record: RecordPath, location: str) -> None:

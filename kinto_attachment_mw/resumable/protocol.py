@@ -8,7 +8,6 @@ import binascii
 import hashlib
 import json
 import math
-import re
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from webob import Request, Response
 
 from ..protocol import errors
 from ..protocol.json_depth import too_deep
+from ..protocol.numbers import whole_number
 
 VERSION = "1.0.0"
 #: Where an upload lives: ``{record URL}/attachment/uploads/{id}``.
@@ -138,18 +138,14 @@ class Checksum:
         return CHECKSUMS[self.algorithm]()
 
 
-#: ASCII digits only (``str.isdigit`` and ``int`` take ``²`` or ``٣``), at most 19 of them:
-#: every such number fits a signed 64-bit offset.
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
-
-
 def declared_int(request: Request, name: str) -> int | None:
     raw = request.headers.get(name)
     if raw is None:
         return None
-    if not _WHOLE_NUMBER.fullmatch(raw.strip(" \t")):
+    number = whole_number(raw)
+    if number is None:
         raise tus_error(400, f"{name}: a non-negative whole number, got {raw!r}.")
-    return int(raw)
+    return number
 
 
 def resume_offset(state, size: int) -> int:

@@ -16,7 +16,7 @@ from ..protocol.paths import RecordPath
 
 #: Fields kept as plain strings in text metadata; any other is JSON (size: int, shared,
 #: private and owner_dropped: bool).
-_STRING_FIELDS = frozenset({"record", "hash"})
+_STRING_FIELDS = frozenset({"record", "hash", "mimetype"})
 
 #: How far the clocks of the hosts sharing a storage may disagree; a reference noted this
 #: long before a removal was planned still counts as newer than the plan.
@@ -42,6 +42,9 @@ class StoredFileMetadata:
     #: copies kept it: a private file is then served to no one, so that a record created
     #: again under that id, or given the file back by a copy, cannot read it.
     owner_dropped: bool = False
+    #: The type the file was stored with (normalized): what a record may describe it
+    #: as, even when browsers render that type. ``None`` for files stored before.
+    mimetype: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The stored form; its keys are those files already stored carry."""
@@ -58,6 +61,8 @@ class StoredFileMetadata:
             stored["private"] = True
         if self.owner_dropped:
             stored["owner_dropped"] = True
+        if self.mimetype is not None:
+            stored["mimetype"] = self.mimetype
         return stored
 
     @classmethod
@@ -66,8 +71,8 @@ class StoredFileMetadata:
         the wrong type reads as missing: it is never trusted."""
         if not isinstance(stored, Mapping):
             return None
-        hash_, size, referenced_at = (
-            stored.get(name) for name in ("hash", "size", "referenced_at")
+        hash_, size, referenced_at, mimetype = (
+            stored.get(name) for name in ("hash", "size", "referenced_at", "mimetype")
         )
         return cls(
             owner=RecordPath.parse(stored.get("record")),
@@ -76,6 +81,7 @@ class StoredFileMetadata:
             shared=stored.get("shared") is True,
             private=stored.get("private") is True,
             owner_dropped=stored.get("owner_dropped") is True,
+            mimetype=mimetype if isinstance(mimetype, str) else None,
             referenced_at=(
                 float(referenced_at)
                 if isinstance(referenced_at, (int, float)) and not isinstance(referenced_at, bool)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from ..protocol import errors
 from ..protocol.errors import Errno
+from ..protocol.numbers import whole_number
 
 CHUNK_SIZE = 1024 * 1024
-_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class TruncatedBody(Exception):
@@ -20,9 +19,10 @@ def declared_length(environ: dict) -> int | None:
     """The body length the client announced; ``None`` when it streams (chunked)."""
     raw = environ.get("CONTENT_LENGTH", "")
     if raw not in ("", None):
-        if not _DIGITS.fullmatch(str(raw).strip(" \t")):  # not int(): it takes "+1", "1_0", "٣"
+        length = whole_number(str(raw))
+        if length is None:
             raise errors.bad_request(Errno.INVALID_PARAMETERS, "Invalid Content-Length header")
-        return int(raw)
+        return length
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() or environ.get(
         "wsgi.input_terminated"
     ):

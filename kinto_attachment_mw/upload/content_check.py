@@ -5,7 +5,8 @@ browser makes of its bytes and its type. An HTML page, an SVG or an archive name
 ``photo.png`` is refused before anything is stored. A harmless mismatch (a PNG named
 ``.jpg``, an image named ``.txt``) is stored with the type its content shows, and a type
 the client declared that would make a browser render or run the file (``text/html`` on
-``notes.txt``) is only taken when the content bears it out.
+``notes.txt``) is only taken when the content bears it out. Types are compared by what they are
+(``TEXT/HTML; charset=utf-8`` is ``text/html``), and stored normalized.
 
 Markup is recognised as browsers sniff it (the WHATWG MIME Sniffing patterns); binary
 formats by their magic numbers, with ``filetype``. JavaScript has no signature: a script
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import filetype
 
-from ..protocol import errors
+from ..protocol import errors, media_types
 from ..protocol.paths import ATTACHMENT_FIELD
 
 #: How much of the file is looked at (what ``filetype`` reads at most).
@@ -46,20 +47,6 @@ _HTML_OPENINGS = tuple(
         b"br",
         b"p",
     )
-)
-#: Types a browser renders as a document or runs, when a file is served with them.
-ACTIVE_TYPES = frozenset(
-    {
-        "text/html",
-        "application/xhtml+xml",
-        "image/svg+xml",
-        "application/xml",
-        "text/xml",
-        "application/javascript",
-        "text/javascript",
-        "application/pdf",
-        "application/x-shockwave-flash",
-    }
 )
 #: Extensions of one format under another name.
 _ALIASES = {
@@ -103,33 +90,44 @@ def checked_mimetype(filename: str, extension: str, named: str, given: str, head
     of a kind browsers render or run and the name says otherwise.
 
     ``named``: the type the name gives (configured overrides, else a guess); ``given``:
-    the type the upload would get otherwise (the client's, or ``named``)."""
+    the type the upload would get otherwise (the client's, or ``named``). Both are
+    compared by what they are (:mod:`..protocol.media_types`), never as strings."""
     sniffed = sniff(head)
-    if sniffed is not None and not _agrees(sniffed, extension.lower(), named):
-        if sniffed.active and named not in _SHOWN_AS_IS and not named.startswith("text/"):
+    named_type = media_types.parse(named) or _UNKNOWN
+    given_type = media_types.parse(given) or named_type
+    if sniffed is not None and not _agrees(sniffed, extension.lower(), named_type):
+        if sniffed.active and not _shown_as_is(named_type) and named_type.type != "text":
             raise _contradicted(filename, extension, named, sniffed)
         if not sniffed.active:
             return sniffed.mimetype  # harmless, but not what the name says
-    if given in ACTIVE_TYPES and given != named and (sniffed is None or sniffed.mimetype != given):
-        return named  # the client's word alone does not make a file a document
-    return given
+    if (
+        given_type.active
+        and given_type.essence != named_type.essence
+        and (sniffed is None or sniffed.mimetype != given_type.essence)
+    ):
+        return named_type.normalized()  # the client's word alone does not make a document
+    return given_type.normalized()
 
 
-#: Types served for download or as data, whatever the bytes: a mismatch is harmless.
-_SHOWN_AS_IS = frozenset({"application/octet-stream", "application/json", ""})
+_UNKNOWN = media_types.MediaType("application", "octet-stream")
 
 
-def _agrees(sniffed: Sniffed, extension: str, named: str) -> bool:
+def _shown_as_is(named: media_types.MediaType) -> bool:
+    """Types served for download or as data, whatever the bytes: a mismatch is harmless."""
+    return named.essence == "application/octet-stream" or named.is_json
+
+
+def _agrees(sniffed: Sniffed, extension: str, named: media_types.MediaType) -> bool:
     if extension == sniffed.extension or extension in _ALIASES.get(sniffed.extension, ()):
         return True
-    if named == sniffed.mimetype:
+    if named.essence == sniffed.mimetype:
         return True
     if sniffed.extension == "zip":  # office documents, e-books: zip containers
-        return named.endswith("+zip") or named.startswith(
+        return named.suffix == "zip" or named.essence.startswith(
             ("application/vnd.openxmlformats", "application/vnd.oasis.opendocument")
         )
     if sniffed.extension == "xml":
-        return "xml" in named
+        return named.is_xml
     return False
 
 

@@ -118,7 +118,10 @@ def _start_file(form: UploadForm, segment: multipart_lib.MultipartSegment) -> Fi
         raise errors.invalid_body("Only one file can be attached.")
     if not segment.filename:
         raise errors.invalid_body("Filename is required.")
-    return FilePart(filename=segment.filename, content_type=segment.content_type)
+    # The header as sent, for one parser to say what it is (:mod:`..protocol.media_types`);
+    # two of them say nothing for sure (the name's type is taken).
+    declared = [value for name, value in segment.headerlist if name == "Content-Type"]
+    return FilePart(segment.filename, declared[0] if len(declared) == 1 else None)
 
 
 def _start_field(form: UploadForm, segment: multipart_lib.MultipartSegment) -> str:

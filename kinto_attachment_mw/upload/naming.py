@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timezone
 
 from ..config import Policy
+from ..protocol import media_types
 from ..storage.base import private_key
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
@@ -49,16 +50,18 @@ def safe_segment(value: str, fallback: str = "file") -> str:
 
 
 def mimetype_for(filename: str, part_type: str | None, policy: Policy) -> str:
-    """Configured override, else the part's Content-Type, else a guess from the name."""
+    """Configured override, else the part's Content-Type (normalized; ignored when it is
+    no media type), else a guess from the name."""
     override = policy.mimetypes.get(extension_of(filename))
     if override:
         return override
-    if part_type and part_type != "application/octet-stream":
-        return part_type
+    declared = media_types.parse(part_type)
+    if declared is not None and declared.essence != "application/octet-stream":
+        return declared.normalized()
     guessed, encoding = mimetypes.guess_type(filename, strict=False)
     if encoding:
         return "application/x-gzip" if encoding == "gzip" else "application/octet-stream"
-    return guessed or part_type or "application/octet-stream"
+    return guessed or "application/octet-stream"
 
 
 def stored_key(

@@ -101,7 +101,13 @@ class NewFile:
             stored = self.gzip.stored
         digest, size = stored.hexdigest, stored.size
         self.key = self.writer.commit(
-            StoredFileMetadata(owner, hash=digest, size=size, private=self.private)
+            StoredFileMetadata(
+                owner,
+                hash=digest,
+                size=size,
+                private=self.private,
+                mimetype=GZIP_MIMETYPE if self.gzip is not None else self.mimetype,
+            )
         )
         location = (
             PrivateLocation(owner, self.key).url(api_root)

@@ -108,13 +108,17 @@ def _whole_body(request: Request) -> bytes:
     """The body, read whole; a client gone before its end is a 400, as for an upload."""
     try:
         read_capped_input(request.environ)
-        return request.body
+        body = request.body
     except TimeoutError:
         raise  # the idle time-out's own answer (408)
     except OSError as error:  # WebOb's DisconnectionError, the server's own
         raise errors.invalid_body(
             f"The body ended before its Content-Length ({str(error)[:80]}): send it whole."
         ) from None
+    # In memory from now on: the temporary file WebOb spooled a large one into is closed,
+    # whatever is answered next.
+    _replace_input(request.environ, body)
+    return body
 
 
 def forward_json(request: Request, payload: object) -> None:

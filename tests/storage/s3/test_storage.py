@@ -84,6 +84,7 @@ def test_object_has_the_bytes_type_and_metadata(s3):
         "record": "/buckets/b/collections/c/records/r1",
         "hash": hashlib.sha256(content).hexdigest(),
         "size": str(len(content)),
+        "mimetype": "image/png",  # what a record may describe it as
     }
     assert s3.record("r1")["data"]["attachment"] == meta
     assert s3.keys() == {key}
