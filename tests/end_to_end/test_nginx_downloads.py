@@ -159,6 +159,7 @@ def test_nginx_workers_read_private_files_through_their_group(nginx_in_a_group):
     download = f"{url}{COLLECTION_PATH}/records/p1/attachment"
     assert requests.get(download, auth=USER, timeout=30).content == b"a,b\n"
 
+
 def test_nginx_answers_carry_the_safety_headers(behind_nginx):
     """nginx keeps only some of the answer's headers when it follows X-Accel-Redirect: its
     ``/protected/`` location adds nosniff and the sandbox policy itself, on full, partial,
