@@ -12,6 +12,7 @@ from ..locks import RecordLocks, file_lock
 from ..protocol import errors
 from ..protocol.paths import RecordPath
 from ..storage import Storage
+from ..storage.base import is_private_key
 from .described_types import check_described_type, type_of_name
 from .locations import PrivateLocation, key_of
 
@@ -100,6 +101,26 @@ class AttachmentGuard:
         if stored is not None and stored.mimetype is not None:
             return stored.mimetype
         return type_of_name(key)
+
+    def given_back(self, new: object, current: object, record: RecordPath | None) -> str | None:
+        """The key of the private file ``new`` gives to the record it was uploaded for,
+        when that record does not hold it (``current``, with the same content): a record
+        created again under the owner's id, or given the file back by a copy. Its owner
+        let go of it then, even where no removal could say so (a delete that left its
+        files to gc, Kinto's flush with ``keep_old_files``, a removal that failed): once
+        Kinto has written the record, the file is marked so (see ``FileRemover``), and
+        downloads serve it to no one. ``None`` for anything else."""
+        if record is None or new is None or _same_file(new, current):
+            return None
+        key = key_of(self.storage, new)
+        if key is None or not is_private_key(key):
+            return None
+        stored = self.storage.metadata(key)
+        if stored is None or stored.owner != record or stored.owner_dropped:
+            return None
+        if isinstance(current, dict) and current.get("hash") == stored.hash:
+            return None  # the same content moved (made private or public again)
+        return key
 
 
 def _same_file(new: object, current: object) -> bool:

@@ -132,6 +132,17 @@ class FileRemover:
             # back to a record of the owner's id would be served meanwhile.
             logger.warning("Could not note that %s was dropped: %s", removal.key, error)
 
+    def note_given_back(self, key: str, owner: RecordPath) -> None:
+        """Kinto wrote ``owner`` with its own private file ``key`` that it did not hold
+        (see ``AttachmentGuard.given_back``): its owner let go of it."""
+        try:
+            with self.locks.hold(file_lock(key)):
+                stored = self.storage.metadata(key)
+                if stored is not None:
+                    self._note_owner_dropped(Removal(key, dropped_by=owner, hash=stored.hash))
+        except (StorageUnavailable, AttachmentError) as error:
+            logger.warning("Could not note that %s was given back to %s: %s", key, owner, error)
+
     def _kept_by_setting(self, owner: RecordPath | None) -> bool:
         if self.settings is None:
             return False

@@ -29,6 +29,9 @@ HEALTHY_FOR_SECONDS = 30.0
 #: ...and, after a failed write, tries again this soon (a recovery shows quickly, while a
 #: flood of heartbeats during an outage does not pile up on the failing storage).
 UNHEALTHY_FOR_SECONDS = 5.0
+#: A heartbeat waits at most this long for another's check before answering false: a
+#: storage that hangs must not hold every heartbeat (and its server thread) behind it.
+CHECK_WAIT_SECONDS = 5.0
 
 
 class ServiceEndpoints:
@@ -54,6 +57,7 @@ class ServiceEndpoints:
         self.clock = clock
         self._check_lock = threading.Lock()
         self._checked: tuple[bool, float] | None = None  # (healthy, until)
+        self.check_wait_seconds = CHECK_WAIT_SECONDS
         self.capability = {
             "description": "Add file attachments to records",
             "url": "https://github.com/Kinto/kinto-attachment/",
@@ -90,14 +94,24 @@ class ServiceEndpoints:
     def storage_health(self) -> bool:
         """The last storage check's result while it is fresh, else a new check: at most
         one write per :data:`HEALTHY_FOR_SECONDS` (:data:`UNHEALTHY_FOR_SECONDS` after a
-        failure) per process. Concurrent heartbeats wait for one check."""
-        with self._check_lock:
+        failure) per process. Concurrent heartbeats wait for one check, for at most
+        :data:`CHECK_WAIT_SECONDS`: a check still running then says the storage is not
+        healthy."""
+        if not self._check_lock.acquire(timeout=self.check_wait_seconds):
+            logger.error(
+                "Attachment storage heartbeat: a storage check has been running for more than %s s",
+                self.check_wait_seconds,
+            )
+            return False
+        try:
             if self._checked is not None and self.clock() < self._checked[1]:
                 return self._checked[0]
             healthy = self.storage_is_healthy()
             fresh_for = HEALTHY_FOR_SECONDS if healthy else UNHEALTHY_FOR_SECONDS
             self._checked = (healthy, self.clock() + fresh_for)
             return healthy
+        finally:
+            self._check_lock.release()
 
     def storage_is_healthy(self) -> bool:
         """A real write and delete of a small file (always healthy when read-only)."""

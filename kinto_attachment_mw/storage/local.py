@@ -105,12 +105,23 @@ class LocalStorage(Storage):
             return False
 
     def metadata(self, key: str) -> StoredFileMetadata | None:
+        """A sidecar is a regular file this storage wrote: anything else found in its
+        place (a folder, a symlink, a named pipe, JSON nested past the recursion limit)
+        is no metadata, never followed, waited on or taken for a failing disk."""
         try:
-            with open(_meta_path(self.path_of(key)), encoding="utf-8") as sidecar:
+            fd = os.open(_meta_path(self.path_of(key)), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with open(fd, encoding="utf-8") as sidecar:
+                if not stat.S_ISREG(os.fstat(sidecar.fileno()).st_mode):
+                    return None
                 value = json.load(sidecar)
-        except (FileNotFoundError, NotADirectoryError, ValueError, UnsafePath):
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, UnsafePath):
             return None
-        except OSError as error:  # a disk that fails must not pass for "no metadata"
+        except (ValueError, RecursionError):  # not JSON, or nested past the limit
+            return None
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return None  # a symlink
+            # A disk that fails must not pass for "no metadata".
             raise StorageUnavailable(f"cannot read the metadata of {key}: {error}") from error
         return StoredFileMetadata.from_dict(value)
 

@@ -116,7 +116,7 @@ class StoredFileMetadata:
                 continue
             try:
                 decoded[name] = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # never trusted: read as a string
                 decoded[name] = value
         return cls.from_dict(decoded)
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from webob import Request, Response
 
@@ -26,6 +24,7 @@ from ..locks import RecordLocks
 from ..protocol.client import KintoClient, ListingRefused
 from ..protocol.errors import AttachmentError, KintoAnswer
 from ..protocol.paths import ATTACHMENT_FIELD, Kind, RecordPath, Route
+from .files_to_remove import FilesToRemove
 from .forwarding import checked_json, forward_no_body
 from .patches import PatchStyle, attachment_after, patch_style, touches_attachment
 from .screening import json_of
@@ -44,30 +43,6 @@ _DELETED_LEVEL = {
     Kind.COLLECTIONS: "collection_id",
     Kind.BUCKETS: "bucket_id",
 }
-
-
-@dataclass
-class FilesToRemove:
-    """The files a write would orphan, to remove once Kinto confirms it."""
-
-    attachments: dict[RecordPath, dict] = field(default_factory=dict)
-    deleted_level: str | None = None  # plural delete: only what Kinto lists as deleted
-    flush: bool = False  # every file goes, once Kinto answered 202
-    left_to_gc: str | None = None  # too many beneath this URI: gc removes them, not the request
-    planned_at: float = field(default_factory=time.time)
-
-    def confirmed(self, status: int, body: object) -> dict[RecordPath, dict]:
-        if not 200 <= status < 300:
-            return {}
-        if self.deleted_level is None:
-            return self.attachments
-        listed = body.get("data") if isinstance(body, dict) else None
-        deleted = {item.get("id") for item in listed or () if isinstance(item, dict)}
-        return {
-            record: attachment
-            for record, attachment in self.attachments.items()
-            if getattr(record, self.deleted_level) in deleted
-        }
 
 
 class KintoWrites:
@@ -142,6 +117,9 @@ class KintoWrites:
             if status == 202:
                 self.remover.remove_all()
             return
+        if 200 <= status < 300:
+            for key, owner in to_remove.given_back.items():
+                self.remover.note_given_back(key, owner)
         if to_remove.left_to_gc and 200 <= status < 300:
             logger.warning(
                 "deleted %s: more than %d files beneath it are left to "
@@ -207,7 +185,8 @@ class KintoWrites:
                 else None  # Kinto picks the id: a copy for sure
             )
             self.guard.check(new, None, owner, api_root=self.api_root(environ))
-            return None
+            given = self.guard.given_back(new, None, owner)
+            return FilesToRemove(given_back={given: owner}) if given and owner else None
         if route.kind is Kind.RECORD:
             return self._plan_record(environ, method, route.record, style, body, noted)
         beneath = self._beneath(environ, route, list(query))
@@ -231,14 +210,21 @@ class KintoWrites:
     ) -> FilesToRemove | None:
         current = self.kinto.get_record(environ, record)
         previous = current["data"].get(ATTACHMENT_FIELD) if current else None
+        given = None
         if method != "DELETE":
             new = attachment_after(method, style, body, current)
             self.guard.check(new, previous, record, noted, self.api_root(environ))
-            if _location(new) == _location(previous) or self._same_stored_file(new, previous):
+            given = self.guard.given_back(new, previous, record)
+            if given is None and (
+                _location(new) == _location(previous) or self._same_stored_file(new, previous)
+            ):
                 return None  # same file (its location perhaps made private), or still none
-        if not isinstance(previous, dict):
+        if not isinstance(previous, dict) and given is None:
             return None
-        return FilesToRemove({record: previous})
+        return FilesToRemove(
+            {record: previous} if isinstance(previous, dict) else {},
+            given_back={given: record} if given else {},
+        )
 
     def _beneath(
         self, environ: dict, route: Route, query: list[tuple[str, str]]

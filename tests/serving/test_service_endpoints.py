@@ -171,3 +171,41 @@ def test_a_failed_heartbeat_is_checked_again_after_5_seconds(app):
     clock.now += 0.2
     assert app.get("/v1/__heartbeat__").json["attachments"] is True
     assert len(writes) == 2
+
+
+def test_a_stuck_storage_check_holds_no_other_heartbeat(app):
+    """A storage write that never returns holds its own heartbeat, not the others: they
+    wait ``check_wait_seconds`` for it, then answer false (503) instead of queueing
+    behind it, each holding a server thread, for as long as the storage hangs."""
+    import threading
+
+    service = app.app.service
+    service.check_wait_seconds = 0.2
+    storage = app.app.storage
+    entered, release = threading.Event(), threading.Event()
+    open_writer = storage.open_writer
+
+    def hanging(key, *args, **kwargs):
+        entered.set()
+        release.wait()
+        return open_writer(key, *args, **kwargs)
+
+    storage.open_writer = hanging
+    answers: list[bool] = []
+    stuck = threading.Thread(target=lambda: answers.append(service.storage_health()), daemon=True)
+    stuck.start()
+    try:
+        assert entered.wait(10)
+        other: list[int] = []
+        waiting = threading.Thread(
+            target=lambda: other.append(app.get("/v1/__heartbeat__", status="*").status_int),
+            daemon=True,
+        )
+        waiting.start()
+        waiting.join(10)
+        assert other == [503]
+    finally:
+        release.set()
+    stuck.join(10)
+    assert answers == [True]  # the storage answered in the end
+    assert app.get("/v1/__heartbeat__").json["attachments"] is True
