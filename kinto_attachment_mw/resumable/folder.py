@@ -94,11 +94,9 @@ def open_existing(path: str, flags: int) -> int:
 
 
 def file_size(path: str) -> int:
-    """Size of a plain file of the spool (0 when missing), a link refused."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return 0
+    """Size of a plain file of the spool (``FileNotFoundError`` when it is missing), a
+    link refused."""
+    info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeSpoolFile(f"{path} is not a plain file of the spool: refused")
     return info.st_size

@@ -91,6 +91,11 @@ def spool_full(length: int):
     )
 
 
+def upload_gone():
+    """404: no such upload (never created, terminated, expired, or finished)."""
+    return tus_error(404, "No such upload.")
+
+
 def tus_response(status: int = 204, **headers: str) -> Response:
     response = Response(status=status, content_type=None)
     response.headers["Tus-Resumable"] = VERSION

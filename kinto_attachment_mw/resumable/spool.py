@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from ..protocol.paths import RecordPath
 from ..storage import StorageUnavailable
 from . import folder
-from .protocol import spool_full, too_many_pending
+from .protocol import spool_full, too_many_pending, upload_gone
 from .room import Room
 
 logger = logging.getLogger(__name__)
@@ -145,18 +145,25 @@ class Spool:
             logger.warning("Resumable uploads: %s", error)
             return None
 
+    # A part that is gone while its state is still there (a removal cut short, or an
+    # expired upload swept while a request used it) leaves nothing to go on with: the
+    # upload is gone (404), as it is once its state goes too.
+
     def offset(self, upload_id: str) -> int:
-        return folder.file_size(self._path(upload_id, ".part"))
+        with _part_present():
+            return folder.file_size(self._path(upload_id, ".part"))
 
     @contextlib.contextmanager
     def appending(self, upload_id: str) -> Iterator:
         """The part file, opened to add bytes at its end."""
-        fd = folder.open_existing(self._path(upload_id, ".part"), os.O_WRONLY | os.O_APPEND)
+        with _part_present():
+            fd = folder.open_existing(self._path(upload_id, ".part"), os.O_WRONLY | os.O_APPEND)
         with os.fdopen(fd, "ab") as part:
             yield part
 
     def reader(self, upload_id: str):
-        fd = folder.open_existing(self._path(upload_id, ".part"), os.O_RDONLY)
+        with _part_present():
+            fd = folder.open_existing(self._path(upload_id, ".part"), os.O_RDONLY)
         return os.fdopen(fd, "rb")
 
     def remove(self, state: UploadState) -> None:
@@ -200,3 +207,11 @@ class Spool:
     @staticmethod
     def new_id() -> str:
         return uuid.uuid4().hex
+
+
+@contextlib.contextmanager
+def _part_present() -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError:
+        raise upload_gone() from None

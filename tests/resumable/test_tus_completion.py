@@ -145,3 +145,48 @@ def test_a_patch_cut_short_is_400_and_keeps_what_came(tus):
     assert head(tus, location).headers["Upload-Offset"] == "4"
     patch(tus, location, 4, b"efghij")
     assert tus.record("r1")["data"]["attachment"]["size"] == 10
+
+
+def test_an_upload_whose_part_is_gone_is_404_never_500(tus, tmp_path):
+    """A removal cut short (its part unlinked first, its state still there: a crash, or a
+    sweep of expired uploads meeting a request) leaves nothing to go on with: HEAD and
+    PATCH say there is no such upload, neither answers 500 nor an offset of 0."""
+    location = create(tus, 10).headers["Location"]
+    patch(tus, location, 0, b"abc")
+    (tmp_path / "spool" / (location.rsplit("/", 1)[1] + ".part")).unlink()
+
+    assert "Upload-Offset" not in head(tus, location, status=404).headers
+    for offset in (0, 3):
+        gone = patch(tus, location, offset, b"defghij", status=404)
+        assert gone.json["code"] == 404 and gone.json["errno"] == 111
+        assert gone.headers["Tus-Resumable"] == "1.0.0"
+    tus.app.get(f"{RECORDS}/r1", headers=ALICE, status=404)
+
+
+def test_a_last_piece_whose_upload_is_swept_meanwhile_is_404_never_500(tus, tmp_path):
+    """The last PATCH of an upload that expires while it streams: a creation's sweep (or
+    gc) removes its files meanwhile. The file cannot be stored, and the answer says the
+    upload is gone."""
+    location = create(tus, 10).headers["Location"]
+    patch(tus, location, 0, b"abc")
+    upload_id = location.rsplit("/", 1)[1]
+    spool = tmp_path / "spool"
+
+    class SweptMeanwhile(io.BytesIO):
+        def read(self, size=-1):
+            for suffix in (".part", ".json"):
+                (spool / (upload_id + suffix)).unlink(missing_ok=True)
+            return super().read(size)
+
+    request = Request.blank(
+        location.removeprefix("http://localhost"),
+        method="PATCH",
+        headers={**ALICE, **TUS, **STREAM, "Upload-Offset": "3"},
+    )
+    request.environ["wsgi.input"] = SweptMeanwhile(b"defghij")
+    request.environ["CONTENT_LENGTH"] = "7"
+    answer = request.get_response(tus.app.app)
+    assert answer.status_int == 404, answer.text
+    assert answer.json["errno"] == 111
+    tus.app.get(f"{RECORDS}/r1", headers=ALICE, status=404)
+    assert tus.files() == set()
