@@ -5,8 +5,9 @@ browser makes of its bytes and its type. An HTML page, an SVG or an archive name
 ``photo.png`` is refused before anything is stored. A harmless mismatch (a PNG named
 ``.jpg``, an image named ``.txt``) is stored with the type its content shows, and a type
 the client declared that would make a browser render or run the file (``text/html`` on
-``notes.txt``) is only taken when the content bears it out. Types are compared by what they are
-(``TEXT/HTML; charset=utf-8`` is ``text/html``), and stored normalized.
+``notes.txt``) is only taken when the name says nothing of the content (``.bin``) and the
+content bears it out: ``notes.txt`` stays text, whatever it holds. Types are compared by
+what they are (``TEXT/HTML; charset=utf-8`` is ``text/html``), and stored normalized.
 
 Markup is recognised as browsers sniff it (the WHATWG MIME Sniffing patterns); binary
 formats by their magic numbers, with ``filetype``. JavaScript has no signature: a script
@@ -103,7 +104,13 @@ def checked_mimetype(filename: str, extension: str, named: str, given: str, head
     if (
         given_type.active
         and given_type.essence != named_type.essence
-        and (sniffed is None or sniffed.mimetype != given_type.essence)
+        and (
+            sniffed is None
+            or sniffed.mimetype != given_type.essence
+            # The client wrote the bytes as well as the type: only a name that says
+            # nothing of its content (``.bin``) lets them make the file a document.
+            or named_type.essence != _UNKNOWN.essence
+        )
     ):
         return named_type.normalized()  # the client's word alone does not make a document
     return given_type.normalized()

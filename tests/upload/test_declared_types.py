@@ -18,6 +18,8 @@ pytestmark = pytest.mark.unit
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 TEXT = b"plain words, nothing else\n"
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n"
+HTML = b"<!DOCTYPE html><html><script>alert(document.domain)</script></html>"
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
 
 #: (filename, content, declared type, what is stored): spellings that got through on
 #: both paths.
@@ -32,6 +34,13 @@ DISGUISED = [
     pytest.param("photo.png", PNG, "application/rss+xml", "image/png", id="rss-on-png"),
     pytest.param("notes.txt", TEXT, "text/plain,text/html", "text/plain", id="comma-list"),
     pytest.param("notes.txt", TEXT, "text/*", "text/plain", id="range"),
+    # The content bears the declared type out, but the client wrote both: a name whose
+    # type is shown as it is (text, data) is no document, whatever is declared.
+    pytest.param("notes.txt", HTML, "text/html", "text/plain", id="html-on-txt"),
+    pytest.param("notes.txt", SVG, "image/svg+xml", "text/plain", id="svg-on-txt"),
+    pytest.param("table.csv", HTML, "TEXT/HTML; charset=utf-8", "text/csv", id="html-on-csv"),
+    pytest.param("data.json", HTML, "text/html", "application/json", id="html-on-json"),
+    pytest.param("data.json", SVG, "image/svg+xml", "application/json", id="svg-on-json"),
     pytest.param(
         "notes.txt",
         TEXT,
