@@ -158,3 +158,14 @@ def test_a_capped_body_on_a_path_that_looks_like_an_upload_has_the_deadline(
     response = send_chunked(app, method, path, stream)
     assert (response.status_code, response.json["message"]) == (408, LATE), response.text
     assert stream.body  # cut before its end: the thread was let go at the deadline
+
+
+def test_a_body_cut_while_kinto_reads_it_logs_no_error(app, clock, caplog):
+    """Kinto answers a body cut for its slowness as an HTTP error, not as a crash of its
+    own: no traceback logged at ERROR (which any client could otherwise cause at will)."""
+    stream = SlowStream(RECORD, rate=1000, clock=clock)
+    with caplog.at_level("WARNING"):
+        response = send(app, "PUT", "/v1/buckets/other", RECORD, stream)
+    assert (response.status_code, response.json["message"]) == (408, SLOWER)
+    errors = [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+    assert errors == [], [record.getMessage() for record in errors]
