@@ -12,14 +12,11 @@ from webob import Request
 
 from ..config.body_limits import BodyLimits
 from ..protocol import cors, errors
+from ..protocol.body_cap import may_be_upload
 from ..protocol.client import INTERNAL_MARKER
 from .connection import close_after_answer, meter, server_socket, shut_reads
 from .watch import BodyWatch, MeteredInput
 from .watchdog import WATCHDOG, Watchdog
-
-#: Where a body can be an upload: no deadline there, only the rate.
-_UPLOAD_METHODS = frozenset({"POST", "PATCH", "PUT"})
-_UPLOADS_SEGMENT = "/attachment/uploads/"
 
 
 class BodyGuard:
@@ -69,10 +66,14 @@ class BodyGuard:
         else:
             return None
         sock = server_socket(environ)
+        # Only a body that can be an upload (one the cap lets through) has no deadline,
+        # only the rate: any other, whatever its path looks like, is capped, and must
+        # arrive within the deadline.
+        upload = may_be_upload(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         watch = BodyWatch(
             self.limits,
             length,
-            upload=_can_be_upload(environ),
+            upload=upload,
             cut=(lambda: shut_reads(sock)) if sock is not None else None,
         )
         if sock is not None:
@@ -89,14 +90,6 @@ class BodyGuard:
         cors.add_cors_headers(Request(environ), response, self.cors_origins)
         close_after_answer(answer.start_response)
         return response(environ, answer.start_response)
-
-
-def _can_be_upload(environ: dict) -> bool:
-    """An attachment upload, a tus upload's creation or one of its PATCHes."""
-    path = environ.get("PATH_INFO", "")
-    return environ.get("REQUEST_METHOD") in _UPLOAD_METHODS and (
-        path.endswith("/attachment") or _UPLOADS_SEGMENT in path
-    )
 
 
 def _close(body) -> None:

@@ -13,14 +13,24 @@ import threading
 import time
 from collections.abc import Callable
 
+from pyramid.httpexceptions import HTTPRequestTimeout
+
 from ..config.body_limits import BodyLimits
 
 #: Replaced by tests, which age a body by moving this clock rather than by waiting.
 clock = time.monotonic
 
 
-class BodyTooSlow(TimeoutError):
-    """The body missed its rate or its deadline; ``str()`` says which, for the client."""
+class BodyTooSlow(TimeoutError, HTTPRequestTimeout):
+    """The body missed its rate or its deadline; ``str()`` says which, for the client.
+
+    Also an HTTP error to Pyramid: raised inside Kinto (which reads most bodies itself),
+    it is answered as one (then replaced by the guard's 408), not logged with its
+    traceback as a crash of Kinto's, which any client could cause at will."""
+
+    def __init__(self, reason: str):
+        HTTPRequestTimeout.__init__(self, detail=reason)
+        TimeoutError.__init__(self, reason)
 
 
 class BodyWatch:

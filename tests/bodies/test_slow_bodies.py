@@ -125,3 +125,47 @@ def test_a_capped_body_has_a_deadline_an_upload_only_the_rate(app, clock, storag
     )
     assert stored.status_code == 201, stored.text
     assert stored.json["size"] == 3 * MiB // 2
+
+
+def send_chunked(app, method: str, path: str, stream):
+    """A body of unknown length, as gunicorn hands a chunked one."""
+    request = Request.blank(path, method=method, headers={**ALICE, "Origin": "http://a.org"})
+    request.content_type = "application/json"
+    request.environ.pop("CONTENT_LENGTH", None)
+    request.environ.pop("webob.is_body_seekable", None)
+    request.environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    request.environ["wsgi.input_terminated"] = True
+    request.environ["wsgi.input"] = stream
+    return request.get_response(app.app)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("PUT", f"{RECORDS}/r1/attachment", id="put-on-attachment"),
+        pytest.param("POST", "/v1/buckets/b/attachment", id="not-a-record"),
+        pytest.param("POST", "/v1/batch/attachment", id="batch-attachment"),
+        pytest.param("POST", "/v1/attachment/uploads/x", id="post-uploads-segment"),
+    ],
+)
+def test_a_capped_body_on_a_path_that_looks_like_an_upload_has_the_deadline(
+    app, clock, method, path
+):
+    """Only a real upload route (a multipart POST on a record's attachment, a tus PATCH)
+    goes without a deadline: a chunked body the cap reads whole on any other path, even
+    one that ends like an upload's, misses it as every capped body does."""
+    stream = SlowStream(RECORD, rate=1050, clock=clock)
+    response = send_chunked(app, method, path, stream)
+    assert (response.status_code, response.json["message"]) == (408, LATE), response.text
+    assert stream.body  # cut before its end: the thread was let go at the deadline
+
+
+def test_a_body_cut_while_kinto_reads_it_logs_no_error(app, clock, caplog):
+    """Kinto answers a body cut for its slowness as an HTTP error, not as a crash of its
+    own: no traceback logged at ERROR (which any client could otherwise cause at will)."""
+    stream = SlowStream(RECORD, rate=1000, clock=clock)
+    with caplog.at_level("WARNING"):
+        response = send(app, "PUT", "/v1/buckets/other", RECORD, stream)
+    assert (response.status_code, response.json["message"]) == (408, SLOWER)
+    errors = [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+    assert errors == [], [record.getMessage() for record in errors]

@@ -79,3 +79,23 @@ def read_response_keeping(sock: socket.socket):
         return read_response(duplicate)
     finally:
         duplicate.close()
+
+
+def test_a_body_kinto_reads_cut_by_the_watchdog_is_a_408_without_traceback(server):
+    """A bucket written by a caller who may (Kinto reads that body itself) whose body
+    stalls after one byte: the watchdog cuts it once the grace is over, the client gets
+    408, and neither Kinto nor gunicorn logs an error or a traceback for it."""
+    with connect(server) as sock:
+        sock.sendall(
+            (
+                "PUT /v1/buckets/stalled HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{server.port}\r\nAuthorization: Basic YWxpY2U6c2VjcmV0\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+            ).encode()
+        )
+        sock.settimeout(15)
+        status, headers, _ = read_response(sock)
+        assert (status, headers.get("Connection")) == (408, "close")
+    log = server.log()
+    assert "PUT /v1/buckets/stalled 408" in log, log[-2000:]
+    assert "Traceback" not in log and " ERROR " not in log, log[-4000:]
