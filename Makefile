@@ -64,8 +64,10 @@ system-packages:
 fake-gcs: install-test
 	$(PYTHON) -m tests.helpers.gcs $(FAKE_GCS_PORT)
 
+# Test files on PYTEST_PROCESSES processes (the suite mostly waits on its servers).
+PYTEST_PROCESSES ?= 3
 test: system-packages install-test
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest tests -n $(PYTEST_PROCESSES) --dist loadfile
 
 tests: test
 

@@ -42,6 +42,9 @@ setup(
             "cryptography",
             "pytest",
             "pytest-timeout",
+            # make test runs test files on three processes: most of its time is spent
+            # waiting on servers, not computing.
+            "pytest-xdist",
             "webtest",
             "playwright",
             "ruff",
