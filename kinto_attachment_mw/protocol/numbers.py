@@ -21,8 +21,14 @@ def whole_number(raw: str) -> int | None:
 
 def malformed_length(environ: dict) -> errors.AttachmentError | None:
     """A ``Content-Length`` that is no whole number: refused before anything reads the
-    body or trusts its length (400, as an upload's own check answers)."""
+    body or trusts its length (400, as an upload's own check answers). A whole number is
+    written back as its digits alone (``" 12"`` becomes ``"12"``), so that every later
+    reader of the length (the cap, the rate, Kinto) reads the same number."""
     raw = environ.get("CONTENT_LENGTH")
-    if raw in (None, "") or whole_number(str(raw)) is not None:
+    if raw in (None, ""):
         return None
-    return errors.bad_request(Errno.INVALID_PARAMETERS, "Invalid Content-Length header")
+    length = whole_number(str(raw))
+    if length is None:
+        return errors.bad_request(Errno.INVALID_PARAMETERS, "Invalid Content-Length header")
+    environ["CONTENT_LENGTH"] = str(length)
+    return None

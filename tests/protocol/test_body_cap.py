@@ -48,6 +48,31 @@ def send(app, method: str, path: str, body: bytes, chunked: bool, headers=None):
     return request.get_response(app), stream
 
 
+@pytest.mark.parametrize("spelled", [" {}", "{}\t", "0{}"], ids=["space", "tab", "zero"])
+def test_a_length_spelled_oddly_is_read_as_its_number(capped, spelled):
+    """Every reader of the length reads the same number: one written with spaces around
+    it or a leading zero is capped as the number it spells, not taken for no length."""
+    body = json.dumps({"data": {"padding": "x" * CAP}}).encode()
+    request = Request.blank("/v1/batch", method="POST", headers=ALICE)
+    request.content_type = "application/json"
+    stream = CountingInput(body)
+    request.environ["wsgi.input"] = stream
+    request.environ["CONTENT_LENGTH"] = spelled.format(len(body))
+    response = request.get_response(capped)
+    assert response.status_int == 413
+    assert stream.read_bytes == 0
+
+
+@pytest.mark.parametrize("spelled", ["²", "+12", "1_0", "12 13", "-1", "0x10"])
+def test_a_length_that_is_no_whole_number_is_a_400(capped, spelled):
+    request = Request.blank("/v1/batch", method="POST", headers=ALICE)
+    request.environ["wsgi.input"] = CountingInput(b"{}")
+    request.environ["CONTENT_LENGTH"] = spelled
+    response = request.get_response(capped)
+    assert response.status_int == 400
+    assert response.json["message"] == "Invalid Content-Length header"
+
+
 @pytest.mark.parametrize("method, path", ROUTES)
 def test_a_body_over_the_cap_is_refused_unread(capped, method, path):
     body = json.dumps({"data": {"padding": "x" * CAP}}).encode()
