@@ -113,10 +113,10 @@ def proxy(fake_gcs):
     proxy.close()
 
 
-def proxied_uploads(fake_gcs, proxy) -> tuple[Uploads, str]:
+def proxied_uploads(fake_gcs, proxy, patience=IMPATIENT) -> tuple[Uploads, str]:
     """The middleware reaches GCS through ``proxy``; the checks go to the server directly."""
     bucket = fake_gcs.new_bucket()
-    storage = gcs_storage(bucket, proxy.url, **IMPATIENT)
+    storage = gcs_storage(bucket, proxy.url, **patience)
     return Uploads(build_gcs_app(bucket, proxy.url, storage=storage)), bucket
 
 
@@ -146,7 +146,10 @@ def test_gcs_down_gives_503_and_changes_nothing(fake_gcs, proxy, size):
 def test_gcs_stalling_mid_upload_is_retried_once_on_a_new_connection(fake_gcs, proxy):
     """The read time-out ends the stalled request; the retry (conditional, as the first
     try) stores the file once."""
-    uploads, bucket = proxied_uploads(fake_gcs, proxy)
+    # The stalled try takes the 2 s read time-out; the retry has the rest of a deadline
+    # long enough for a loaded machine (it ends as soon as the retry has stored the file).
+    patient_retry = {**IMPATIENT, "retry": DEFAULT_RETRY.with_timeout(15.0)}
+    uploads, bucket = proxied_uploads(fake_gcs, proxy, patient_retry)
     proxy.stall_after(300)
     location = uploads.upload("r1", "new.txt", os.urandom(1000)).json["location"]
     assert proxy.stalled.is_set()
