@@ -58,7 +58,9 @@ def may_affect_files(environ: dict, method: str, kind: Kind) -> bool:
 def forwarded_as_read(environ: dict, body: bytes) -> bool:
     """Even a body that cannot touch ``attachment`` goes on as Kinto's parser read it,
     re-serialized, never as the client's bytes; ``False`` when Kinto's parser refuses it
-    (the careful way then answers, in Kinto's order: 401 before 400)."""
+    (the careful way then answers, in Kinto's order: 401 before 400). The hot path's own
+    reading of what :func:`.forwarding.checked_json` does (that one is twice the cost):
+    this body is UTF-8 and holds no NUL, as the caller checked."""
     if not body:
         return True
     try:

@@ -5,13 +5,12 @@ the name gives; what is stored is the normalized type."""
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from kinto_attachment_mw.config import ConfigurationError, parse_settings
 
 from ..helpers.kinto_apps import ALICE, RECORDS, Uploads, build_app
+from ..resumable.test_tus import encoded
 
 pytestmark = pytest.mark.unit
 
@@ -74,12 +73,6 @@ def test_multipart_part_types_are_judged_by_what_they_are(
     assert uploads.record("r1")["data"]["attachment"]["mimetype"] == stored
 
 
-def _metadata(**values: str) -> str:
-    return ",".join(
-        f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items()
-    )
-
-
 @pytest.fixture
 def tus(storage_root, tmp_path) -> Uploads:
     spool = tmp_path / "spool"
@@ -95,7 +88,7 @@ def test_tus_filetypes_are_judged_by_what_they_are(tus, filename, content, decla
             **ALICE,
             "Tus-Resumable": "1.0.0",
             "Upload-Length": str(len(content)),
-            "Upload-Metadata": _metadata(filename=filename, filetype=declared),
+            "Upload-Metadata": encoded(filename=filename, filetype=declared),
         },
         status=201,
     )
